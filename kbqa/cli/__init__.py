@@ -1,0 +1,70 @@
+"""`kbqa` command line. Each command group lives in its own module beside this one.
+
+A module exposes `register(subparsers)`, which only declares arguments (no heavy imports, so
+`kbqa --help` is instant), and sets `handler="kbqa.cli.MODULE:function"` which is imported when the
+command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Order here is the order in `kbqa --help`.
+COMMAND_MODULES = ["ingest", "kb", "search", "ask", "eval", "models", "ui", "bench"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kbqa",
+        description="Ask questions of your own documents with a local language model.",
+    )
+    parser.add_argument("--config", help="config file (default: $KBQA_HOME/config.toml)")
+    parser.add_argument("--home", help="data directory (default: $KBQA_HOME or ~/.kbqa)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"kbqa.cli.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"kbqa.cli.{name}":
+                raise
+            continue  # a command group not written yet
+        module.register(subparsers)
+    return parser
+
+
+def load_settings(args: argparse.Namespace, **overrides: object):
+    """Settings for a command: config file and environment, then the command's own flags."""
+    from kbqa.settings import Settings
+
+    if args.home:
+        overrides["home"] = args.home
+    return Settings.load(config_file=args.config, overrides=overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    module_name, _, function_name = args.handler.partition(":")
+    handler = getattr(importlib.import_module(module_name), function_name)
+    from kbqa.errors import KBQAError
+
+    try:
+        return int(handler(args) or 0)
+    except KBQAError as error:
+        print(f"kbqa: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kbqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

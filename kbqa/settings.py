@@ -1,0 +1,148 @@
+"""The one settings object: defaults < config file < environment < explicit overrides.
+
+Every interface (CLI, Python API, UI) builds its components from a `Settings`, so a value set in
+`config.toml` or in `KBQA_*` environment variables means the same thing everywhere.
+
+Environment variables: `KBQA_HOME`, `KBQA_KB`, `KBQA_CONFIG`, and any nested field as
+`KBQA_<SECTION>__<FIELD>` (for example `KBQA_RETRIEVAL__K=8`, `KBQA_LLM__QUANTIZE=int4`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_EMBEDDER = "multilingual-e5-small"
+DEFAULT_LLM = "smollm2-135m-instruct"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("KBQA_HOME") or Path.home() / ".kbqa").expanduser()
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EmbedderSettings(_Section):
+    # A sentence-transformers model name or folder, or one of the bundled names
+    # ("all-MiniLM-L6-v2", "multilingual-e5-small").
+    name: str = DEFAULT_EMBEDDER
+    # bf16 autocast on CPU: ~1.7x faster encoding at cosine 0.9999 to fp32 (docs/benchmarks.md).
+    precision: Literal["fp32", "bf16"] = "bf16"
+    batch_size: int = Field(32, ge=1)
+    device: str = "cpu"
+
+
+class SplitterSettings(_Section):
+    # Measured in the embedder's own tokens; None means "the embedder's input limit", so no
+    # chunk is silently truncated when it is embedded.
+    chunk_size: int | None = Field(None, ge=16)
+    chunk_overlap: int = Field(32, ge=0)
+
+
+class RetrievalSettings(_Section):
+    k: int = Field(5, ge=1)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    # Minimum cosine similarity between the question and a chunk, in [0, 1] (negative cosines are
+    # reported as 0). 0 keeps everything; 0.3 drops clearly unrelated chunks for e5/MiniLM.
+    threshold: float = Field(0.0, ge=0.0, le=1.0)
+    # Add this many neighbouring chunks on each side of a hit (same document) to its text.
+    expand: int = Field(0, ge=0, le=5)
+
+
+class LLMSettings(_Section):
+    # A registry name ("smollm2-135m-instruct", "chatglm-6b", ...), a hub name, a local folder or
+    # a .gguf file. The backend is inferred from it unless set.
+    model: str = DEFAULT_LLM
+    backend: str | None = None
+    quantize: Literal["none", "int8", "int4"] = "none"
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    context_length: int | None = Field(None, ge=128)
+    threads: int | None = None
+    # For the openai backend.
+    base_url: str | None = None
+    api_key: str | None = None
+
+
+class ChainSettings(_Section):
+    # The refusal cut-off: when no retrieved chunk reaches this cosine similarity the reply says
+    # the knowledge base does not hold the answer, without calling the model.
+    min_similarity: float = Field(0.35, ge=0.0, le=1.0)
+    # Folder of user prompt templates that override the files in prompts/ of the same name.
+    prompt_dir: Path | None = None
+    # Rewrite follow-up questions into standalone ones: "auto" uses the model when it is
+    # capable and history-aware retrieval otherwise.
+    rewrite: Literal["auto", "llm", "history", "off"] = "auto"
+    max_history_turns: int = Field(8, ge=0)
+
+
+class UISettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=0, le=65535)
+    auth: str | None = None  # "user:password"
+    max_upload_mb: int = Field(200, ge=1)
+    concurrency_limit: int = Field(1, ge=1)
+
+
+class Settings(_Section):
+    home: Path = Field(default_factory=default_home)
+    kb: str = "default"
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    splitter: SplitterSettings = Field(default_factory=SplitterSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    chain: ChainSettings = Field(default_factory=ChainSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+    @property
+    def kb_root(self) -> Path:
+        return self.home / "kb"
+
+    @classmethod
+    def load(
+        cls,
+        config_file: str | Path | None = None,
+        overrides: dict[str, Any] | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> Settings:
+        """Merge defaults, `config.toml`, `KBQA_*` variables and `overrides` (dotted keys allowed)."""
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        if "KBQA_HOME" in env:
+            data["home"] = env["KBQA_HOME"]
+        home = Path(data.get("home") or default_home()).expanduser()
+        path = config_file or env.get("KBQA_CONFIG") or home / "config.toml"
+        path = Path(path).expanduser()
+        if path.is_file():
+            with path.open("rb") as handle:
+                _merge(data, tomllib.load(handle))
+        elif config_file:
+            raise FileNotFoundError(f"config file not found: {path}")
+        for key, value in env.items():
+            if key.startswith("KBQA_") and key not in {"KBQA_CONFIG"}:
+                dotted = key[len("KBQA_") :].lower().replace("__", ".")
+                _merge(data, _nest(dotted, value))
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                _merge(data, _nest(key, value))
+        return cls.model_validate(data)
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    head, _, rest = dotted.partition(".")
+    return {head: _nest(rest, value) if rest else value}
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
