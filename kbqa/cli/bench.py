@@ -1,0 +1,32 @@
+"""`kbqa bench ingest|search|llm|ask`: benchmarks that print figures and ratios to a reference run."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="run a benchmark (not part of the tests)")
+    benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
+
+    ingest = benches.add_parser("ingest", help="ingestion speed vs the embedder's own time")
+    ingest.add_argument("--pages", type=int, default=200, help="pages of the generated PDF")
+    ingest.add_argument("--files", type=int, default=1000, help="number of small text files")
+    ingest.add_argument("--corpus-mb", type=float, default=2.0, help="size of the mixed corpus")
+    ingest.add_argument("--embedder", help="embedder name (default: the configured one)")
+    ingest.add_argument("--precision", choices=["fp32", "bf16"], help="embedding precision")
+    ingest.set_defaults(handler="kbqa.bench.ingest:run")
+
+    search = benches.add_parser("search", help="search latency vs raw FAISS")
+    search.add_argument("--sizes", default="10000,100000", help="comma-separated chunk counts")
+    search.add_argument("--queries", type=int, default=200)
+    search.set_defaults(handler="kbqa.bench.search:run")
+
+    llm = benches.add_parser("llm", help="load time, memory, first token and decode speed")
+    llm.add_argument("--model", help="model (default: the embedded SmolLM2)")
+    llm.add_argument("--prompt-tokens", type=int, default=1000)
+    llm.add_argument("--new-tokens", type=int, default=64)
+    llm.set_defaults(handler="kbqa.bench.llm:run")
+
+    ask = benches.add_parser("ask", help="cold and warm time to the first answer token")
+    ask.set_defaults(handler="kbqa.bench.ask:run")
