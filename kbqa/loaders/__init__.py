@@ -1,0 +1,72 @@
+"""Document loaders: the one place that knows file formats.
+
+`load(path)` picks the loader by extension (case-insensitive) and returns the document's
+Sections. Errors are `LoaderError`s whose message is the reason only (the caller adds the path):
+"unsupported file type '.xyz' (...)", "empty file", "binary file, not text",
+"encrypted PDF (password required)", "no extractable text (scanned? needs OCR)",
+"corrupt or truncated PDF (...)", ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from kbqa.errors import LoaderError, UnsupportedFormat
+from kbqa.loaders.docx import load_docx
+from kbqa.loaders.html import load_html
+from kbqa.loaders.pdf import load_pdf
+from kbqa.loaders.text import load_md, load_txt
+from kbqa.types import Section
+
+Loader = Callable[[Path], list[Section]]
+
+LOADERS: dict[str, Loader] = {
+    ".pdf": load_pdf,
+    ".txt": load_txt,
+    ".md": load_md,
+    ".html": load_html,
+    ".htm": load_html,
+    ".docx": load_docx,
+}
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
+
+__all__ = ["LOADERS", "SUPPORTED_EXTENSIONS", "is_supported", "load"]
+
+
+def _extension(path: str | os.PathLike[str]) -> str:
+    return Path(path).suffix.lower()
+
+
+def is_supported(path: str | os.PathLike[str]) -> bool:
+    return _extension(path) in LOADERS
+
+
+def load(path: str | os.PathLike[str]) -> list[Section]:
+    """Read one document into Sections (never empty: no text raises LoaderError)."""
+    path = Path(path)
+    extension = _extension(path)
+    loader = LOADERS.get(extension)
+    if loader is None:
+        supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
+        shown = f"'{extension}'" if extension else "(no extension)"
+        raise UnsupportedFormat(f"unsupported file type {shown} (supported: {supported})")
+    try:
+        if path.is_dir():
+            raise LoaderError("is a directory, not a file")
+        sections = loader(path)
+    except FileNotFoundError:
+        raise LoaderError("file not found") from None
+    except PermissionError:
+        raise LoaderError("permission denied") from None
+    except IsADirectoryError:
+        raise LoaderError("is a directory, not a file") from None
+    except OSError as exc:
+        raise LoaderError(f"cannot read file ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise LoaderError("document too deeply nested to read") from None
+    if not sections:  # every loader raises its own reason; this is a safety net
+        raise LoaderError("no text found")
+    return sections

@@ -1,0 +1,123 @@
+"""Word (.docx): paragraphs and tables in document order, Heading styles tracked as "H1 > H2"."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from kbqa.errors import LoaderError
+from kbqa.loaders._textutil import clean_text
+from kbqa.loaders.text import HEADING_SEPARATOR
+from kbqa.types import Section
+
+# English built-in names and the Chinese names some templates use ("标题 1").
+_HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.I)
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def load_docx(path: Path) -> list[Section]:
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    if not magic.strip():
+        raise LoaderError("empty file")
+    if magic.startswith(b"\xd0\xcf\x11\xe0"):
+        raise LoaderError(
+            "not a .docx package (an OLE file: a password-protected document or an old .doc)"
+        )
+    if not zipfile.is_zipfile(path):
+        raise LoaderError("corrupt .docx (not a ZIP package)")
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, KeyError, zipfile.BadZipFile, ValueError) as exc:
+        raise LoaderError(f"corrupt .docx ({type(exc).__name__}: {exc})"[:200]) from None
+    except Exception as exc:  # lxml XMLSyntaxError and friends from a damaged part
+        raise LoaderError(f"corrupt .docx ({type(exc).__name__})") from None
+
+    sections: list[Section] = []
+    stack: list[str] = []
+    lines: list[str] = []
+
+    def flush() -> None:
+        content = clean_text("\n".join(lines))
+        if content.strip() and not (len(lines) == 1 and stack and lines[0] == stack[-1]):
+            path_ = HEADING_SEPARATOR.join(part for part in stack if part)
+            sections.append(Section(text=content, heading=path_ or None))
+        lines.clear()
+
+    for block in document.iter_inner_content():
+        if hasattr(block, "rows"):  # a Table
+            lines.extend(_table_lines(block))
+            continue
+        text = block.text.strip()
+        if not text:
+            continue
+        level = _heading_level(block)
+        if level is None:
+            lines.append(text)
+            continue
+        flush()
+        del stack[level - 1 :]
+        stack.extend([""] * (level - 1 - len(stack)))
+        stack.append(text)
+        lines.append(text)
+    flush()
+    if not sections:
+        raise LoaderError("no text found")
+    return sections
+
+
+def _heading_level(paragraph: Any) -> int | None:
+    style = paragraph.style
+    seen = 0
+    while style is not None and seen < 10:  # follow based-on styles: "My Heading" -> Heading 2
+        name = (style.name or "").strip()
+        if name.lower() == "title":
+            return 1
+        match = _HEADING_STYLE.match(name)
+        if match:
+            return int(match.group(1))
+        level = _outline_level(style.element)
+        if level is not None:
+            return level
+        style = style.base_style
+        seen += 1
+    return _outline_level(paragraph._p)
+
+
+def _outline_level(element: Any) -> int | None:
+    # w:outlineLvl (0-8) marks a heading in documents that use custom style names.
+    ppr = element.find(f"{_W}pPr")
+    lvl = ppr.find(f"{_W}outlineLvl") if ppr is not None else None
+    if lvl is None:
+        return None
+    try:
+        value = int(lvl.get(f"{_W}val"))
+    except (TypeError, ValueError):
+        return None
+    return value + 1 if 0 <= value < 9 else None
+
+
+def _table_lines(table: Any) -> list[str]:
+    """One line per row, cells joined by " | " (merged cells once); nested tables follow."""
+    out: list[str] = []
+    for row in table.rows:
+        cells: list[str] = []
+        seen: set[int] = set()
+        nested: list[Any] = []
+        for cell in row.cells:
+            if id(cell._tc) in seen:  # a merged cell repeats across the columns it spans
+                continue
+            seen.add(id(cell._tc))
+            cells.append(" ".join(p.text.strip() for p in cell.paragraphs if p.text.strip()))
+            nested.extend(cell.tables)
+        if any(cells):
+            out.append(" | ".join(cells))
+        for inner in nested:
+            out.extend(_table_lines(inner))
+    return out

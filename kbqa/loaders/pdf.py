@@ -1,0 +1,216 @@
+"""PDF: one Section per physical page, headings from the outline (bookmarks).
+
+pypdfium2 is the primary engine: it decodes CID fonts that lack a ToUnicode map (common in
+Chinese PDFs, where pypdf returns mojibake) and reads 500+ pages/s. pypdf is only a fallback for
+files pdfium refuses to open but pypdf can repair.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from bisect import bisect_right
+from pathlib import Path
+
+from kbqa.errors import LoaderError
+from kbqa.loaders._textutil import clean_text, is_cjk
+from kbqa.types import Section
+
+# PDFium is not thread-safe: every call into it, across all documents, must be serialised.
+_PDFIUM_LOCK = threading.Lock()
+
+# pypdfium2's error codes for FPDF_LoadDocument.
+_ERR_FORMAT = 3
+_ERR_PASSWORD = 4
+_ERR_SECURITY = 5
+
+NO_TEXT = "no extractable text (scanned? needs OCR)"
+ENCRYPTED = "encrypted PDF (password required)"
+
+
+def load_pdf(path: Path) -> list[Section]:
+    data = path.read_bytes()
+    if not data.strip():
+        raise LoaderError("empty file")
+    try:
+        pages, toc = _read_with_pdfium(data)
+    except _PdfiumOpenError as exc:
+        pages, toc = _read_with_pypdf(data, exc.detail)
+    headings = _page_headings(toc, len(pages))
+    sections = [
+        Section(text=text, page=number, heading=headings[number - 1])
+        for number, text in enumerate(pages, start=1)
+        if text.strip()
+    ]
+    if not sections:
+        raise LoaderError(NO_TEXT)
+    return sections
+
+
+class _PdfiumOpenError(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+# (page index 0-based, outline level, title), in outline order.
+_Toc = list[tuple[int, int, str]]
+
+
+def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc]:
+    import pypdfium2 as pdfium
+
+    with _PDFIUM_LOCK:
+        try:
+            doc = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            code = getattr(exc, "err_code", None)
+            if code == _ERR_PASSWORD:
+                raise LoaderError(ENCRYPTED) from None
+            if code == _ERR_SECURITY:
+                raise LoaderError("encrypted PDF (unsupported security scheme)") from None
+            raise _PdfiumOpenError(_describe_damage(data)) from None
+        try:
+            pages: list[str] = []
+            for index in range(len(doc)):
+                try:
+                    page = doc[index]
+                    textpage = page.get_textpage()
+                    raw = textpage.get_text_range()
+                    textpage.close()
+                    page.close()
+                except pdfium.PdfiumError:
+                    raw = ""  # one damaged page must not lose the rest of the document
+                pages.append(normalize_pdf_text(raw))
+            toc = _pdfium_toc(doc)
+        finally:
+            doc.close()
+    return pages, toc
+
+
+def _pdfium_toc(doc: object) -> _Toc:
+    toc: _Toc = []
+    try:
+        for bookmark in doc.get_toc():  # type: ignore[attr-defined]
+            dest = bookmark.get_dest()
+            index = dest.get_index() if dest is not None else None
+            title = (bookmark.get_title() or "").strip()
+            if index is not None and index >= 0 and title:
+                toc.append((index, bookmark.level, title))
+    except Exception:  # a broken outline only costs the headings, never the text
+        return []
+    return toc
+
+
+def _read_with_pypdf(data: bytes, pdfium_detail: str) -> tuple[list[str], _Toc]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise LoaderError(ENCRYPTED)
+        pages = [normalize_pdf_text(page.extract_text() or "") for page in reader.pages]
+    except LoaderError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError):
+        raise LoaderError(f"corrupt or truncated PDF ({pdfium_detail})") from None
+    if not pages:
+        raise LoaderError(f"corrupt or truncated PDF ({pdfium_detail})")
+    toc: _Toc = []
+    try:
+        _pypdf_toc(reader, reader.outline, 0, toc)
+    except Exception:
+        toc = []
+    return pages, toc
+
+
+def _pypdf_toc(reader: object, items: list, level: int, out: _Toc) -> None:
+    for item in items:
+        if isinstance(item, list):
+            _pypdf_toc(reader, item, level + 1, out)
+            continue
+        index = reader.get_destination_page_number(item)  # type: ignore[attr-defined]
+        title = str(getattr(item, "title", "") or "").strip()
+        if index is not None and index >= 0 and title:
+            out.append((index, level, title))
+
+
+def _describe_damage(data: bytes) -> str:
+    if b"%PDF-" not in data[:1024]:
+        return "no %PDF header: not a PDF file"
+    if b"%%EOF" not in data[-2048:]:
+        return "file ends early, no %%EOF marker"
+    return "unreadable structure"
+
+
+def _page_headings(toc: _Toc, page_count: int) -> list[str | None]:
+    """Heading of each page: the path ("Part > Chapter") of the last bookmark at or before it."""
+    paths: list[tuple[int, int, str]] = []  # (page, outline order, path)
+    stack: list[str] = []
+    for order, (index, level, title) in enumerate(toc):
+        del stack[level:]
+        stack.extend([""] * (level - len(stack)))  # tolerate a skipped level
+        stack.append(title)
+        paths.append((index, order, " > ".join(part for part in stack if part)))
+    paths.sort()
+    starts = [page for page, _, _ in paths]
+    headings: list[str | None] = []
+    for page in range(page_count):
+        found = bisect_right(starts, page)
+        headings.append(paths[found - 1][2] if found else None)
+    return headings
+
+
+# A line that starts a list item or a numbered heading keeps its line break.
+_BULLET = re.compile(
+    r"^\s*(?:[•●▪◦·\-–*]|\d{1,3}[.、)）]|[（(][一二三四五六七八九十\d]+[)）]|第.{1,6}[章节条部篇])"
+)
+
+
+def _width(line: str) -> int:
+    # CJK glyphs are about twice as wide as Latin ones: compare lines by visual width.
+    return sum(2 if is_cjk(char) else 1 for char in line)
+
+
+def normalize_pdf_text(raw: str) -> str:
+    """Turn PDFium's page text (one line per visual line, \\r\\n) into flowing paragraphs.
+
+    Wrapped lines are joined: Latin words with a space (a hyphen at a line end joining the word),
+    CJK without one (Chinese has no spaces between words). A break is kept after a short line
+    (a paragraph's last line, a heading) and before a list item, so structure survives.
+    """
+    # PDFium marks a hyphen it thinks is a line-break hyphen as \x02 (or \ufffe).
+    text = clean_text(raw.replace("\x02", "-").replace("\ufffe", "-"))
+    lines = [line.strip() for line in text.split("\n")]
+    widths = sorted(_width(line) for line in lines if line)
+    if not widths:
+        return ""
+    # A "full" line reaches near the typical width of the page's long lines.
+    full = widths[int(0.9 * (len(widths) - 1))] * 0.8
+    out: list[str] = []
+    for line in lines:
+        if not line:
+            if out and out[-1] != "\n":
+                out.append("\n")
+            continue
+        if not out or out[-1] == "\n":
+            out.append(line)
+            continue
+        previous = out[-1]
+        if _width(previous.rsplit("\n", 1)[-1]) < full or _BULLET.match(line):
+            out[-1] = previous + "\n" + line
+        else:
+            out[-1] = _join(previous, line)
+    return "\n".join(part for part in out if part != "\n").strip()
+
+
+def _join(left: str, right: str) -> str:
+    last, first = left[-1], right[0]
+    if last == "-" and len(left) > 1 and left[-2].isalpha() and first.islower():
+        return left[:-1] + right  # "inter-\nnational" -> "international"
+    if is_cjk(last) or is_cjk(first):
+        return left + right
+    return left + " " + right
