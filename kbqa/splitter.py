@@ -12,15 +12,13 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from kbqa.loaders._textutil import CJK_CLASS
 from kbqa.types import Chunk, Section
 
 TokenCounter = Callable[[str], int]
 BatchTokenCounter = Callable[[list[str]], list[int]]
 
-_CJK_CLASS = (
-    "\u2e80-\u2fff\u3001-\u303f\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f"
-    "\uff00-\uffef\U00020000-\U0003ffff"
-)
+_CJK_CLASS = CJK_CLASS
 _APPROX_TOKEN = re.compile(rf"([{_CJK_CLASS}])|([A-Za-z0-9\u00c0-\u024f]+)|([^\s])")
 
 

@@ -143,16 +143,19 @@ def clean_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip("\n")
 
 
-_CJK_RANGES = (
-    (0x2E80, 0x9FFF),  # radicals, CJK punctuation, kana, unified ideographs
-    (0xAC00, 0xD7AF),  # Hangul syllables
-    (0xF900, 0xFAFF),  # compatibility ideographs
-    (0xFE30, 0xFE4F),  # CJK compatibility forms
-    (0xFF00, 0xFFEF),  # full-width forms (，！？ ...)
-    (0x20000, 0x3FFFF),  # extension B and later
+# CJK ideographs, kana, Hangul, CJK and full-width punctuation (，。！？ ...): text with no spaces
+# between words, and glyphs about twice as wide as Latin ones.
+CJK_CLASS = (
+    "\u2e80-\u2fff\u3001-\u303f\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f"
+    "\uff00-\uffef\U00020000-\U0003ffff"
 )
+_CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
 
 
 def is_cjk(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
+    return _CJK_CHAR.match(char) is not None
+
+
+def display_width(text: str) -> int:
+    """Visual width: CJK characters count 2, others 1."""
+    return len(text) + len(_CJK_CHAR.findall(text))

@@ -13,7 +13,7 @@ from bisect import bisect_right
 from pathlib import Path
 
 from kbqa.errors import LoaderError
-from kbqa.loaders._textutil import clean_text, is_cjk
+from kbqa.loaders._textutil import clean_text, display_width, is_cjk
 from kbqa.types import Section
 
 # PDFium is not thread-safe: every call into it, across all documents, must be serialised.
@@ -170,11 +170,6 @@ _BULLET = re.compile(
 )
 
 
-def _width(line: str) -> int:
-    # CJK glyphs are about twice as wide as Latin ones: compare lines by visual width.
-    return sum(2 if is_cjk(char) else 1 for char in line)
-
-
 def normalize_pdf_text(raw: str) -> str:
     """Turn PDFium's page text (one line per visual line, \\r\\n) into flowing paragraphs.
 
@@ -185,26 +180,31 @@ def normalize_pdf_text(raw: str) -> str:
     # PDFium marks a hyphen it thinks is a line-break hyphen as \x02 (or \ufffe).
     text = clean_text(raw.replace("\x02", "-").replace("\ufffe", "-"))
     lines = [line.strip() for line in text.split("\n")]
-    widths = sorted(_width(line) for line in lines if line)
-    if not widths:
+    widths = [display_width(line) for line in lines]
+    filled = sorted(width for width in widths if width)
+    if not filled:
         return ""
     # A "full" line reaches near the typical width of the page's long lines.
-    full = widths[int(0.9 * (len(widths) - 1))] * 0.8
-    out: list[str] = []
-    for line in lines:
+    full = filled[int(0.9 * (len(filled) - 1))] * 0.8
+    paragraphs: list[str] = []
+    current = ""
+    last_width = 0  # width of the last visual line in `current`
+    for line, width in zip(lines, widths, strict=True):
         if not line:
-            if out and out[-1] != "\n":
-                out.append("\n")
+            if current:
+                paragraphs.append(current)
+                current = ""
             continue
-        if not out or out[-1] == "\n":
-            out.append(line)
-            continue
-        previous = out[-1]
-        if _width(previous.rsplit("\n", 1)[-1]) < full or _BULLET.match(line):
-            out[-1] = previous + "\n" + line
+        if not current:
+            current = line
+        elif last_width < full or _BULLET.match(line):
+            current += "\n" + line
         else:
-            out[-1] = _join(previous, line)
-    return "\n".join(part for part in out if part != "\n").strip()
+            current = _join(current, line)
+        last_width = width
+    if current:
+        paragraphs.append(current)
+    return "\n".join(paragraphs).strip()
 
 
 def _join(left: str, right: str) -> str:
