@@ -1,0 +1,114 @@
+"""`kbqa kb list|show|delete`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("kb", help="list, show or delete knowledge bases")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="knowledge bases with file and chunk counts")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler="kbqa.cli.kb:list_bases")
+    show = actions.add_parser("show", help="manifest and files of one knowledge base")
+    show.add_argument("name", nargs="?", help="default: 'default'")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler="kbqa.cli.kb:show")
+    remove = actions.add_parser("remove", help="remove one file from a knowledge base")
+    remove.add_argument("source", help="the file's path as listed by `kbqa kb show`, or its name")
+    remove.add_argument("--kb", help="knowledge base name (default: 'default')")
+    remove.set_defaults(handler="kbqa.cli.kb:remove_file")
+    delete = actions.add_parser("delete", help="delete a knowledge base and everything in it")
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(handler="kbqa.cli.kb:delete")
+
+
+def list_bases(args: argparse.Namespace) -> int:
+    from kbqa.cli import load_settings
+    from kbqa.knowledge_base import KnowledgeBase
+
+    settings = load_settings(args)
+    rows = []
+    for name in KnowledgeBase.list_names(settings):
+        kb = KnowledgeBase.open(name, settings)
+        rows.append(
+            {
+                "name": name,
+                "files": len(kb.files()),
+                "chunks": kb.count_chunks(),
+                "embedder": kb.store.get_meta("embedder"),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif not rows:
+        print(f"no knowledge bases in {settings.kb_root}")
+    else:
+        for row in rows:
+            print(f"{row['name']}\t{row['files']} files\t{row['chunks']} chunks\t{row['embedder']}")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    from kbqa.cli import load_settings
+    from kbqa.knowledge_base import KnowledgeBase
+
+    settings = load_settings(args, kb=args.name)
+    kb = KnowledgeBase.open(settings.kb, settings)
+    info = kb.info()
+    files = [
+        {
+            "path": f.doc,
+            "chunks": f.chunks,
+            "pages": f.pages,
+            "sha256": f.sha256,
+            "size": f.size,
+            "added": datetime.datetime.fromtimestamp(f.added_at).isoformat(timespec="seconds"),
+        }
+        for f in kb.files()
+    ]
+    if args.json:
+        print(json.dumps({**info, "file_list": files}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{info['name']}: {info['files']} files, {info['chunks']} chunks ({info['path']})")
+    for key, value in info["manifest"].items():
+        print(f"  {key}: {value}")
+    for f in files:
+        pages = f" {f['pages']} pages" if f["pages"] else ""
+        print(f"  {f['path']}\t{f['chunks']} chunks{pages}\tsha256 {f['sha256'][:12]}")
+    return 0
+
+
+def remove_file(args: argparse.Namespace) -> int:
+    from kbqa.cli import load_settings
+    from kbqa.knowledge_base import KnowledgeBase
+
+    settings = load_settings(args, kb=args.kb)
+    kb = KnowledgeBase.open(settings.kb, settings)
+    removed = kb.remove(args.source)
+    print(f"removed {args.source} ({removed} chunks) from {kb.name!r}")
+    return 0
+
+
+def delete(args: argparse.Namespace) -> int:
+    import sys
+
+    from kbqa.cli import load_settings
+    from kbqa.knowledge_base import KnowledgeBase
+
+    settings = load_settings(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("kbqa: refusing to delete without --yes (no terminal to ask)", file=sys.stderr)
+            return 2
+        answer = input(f"delete knowledge base {args.name!r} and all its data? [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("not deleted")
+            return 1
+    KnowledgeBase.delete(args.name, settings)
+    print(f"deleted knowledge base {args.name!r}")
+    return 0

@@ -1,0 +1,313 @@
+"""Ingestion: find files, skip unchanged ones, load, split, embed in batches, commit atomically.
+
+One bad file never stops a batch: its failure is recorded with a reason and the rest goes on.
+Each batch of files is one SQLite transaction, so what was committed before a crash stays intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kbqa import loaders
+from kbqa.errors import KBQAError, LoaderError
+from kbqa.store.chunk_store import FileRecord, NewChunk
+from kbqa.types import Chunk
+
+if TYPE_CHECKING:
+    from kbqa.knowledge_base import KnowledgeBase
+
+ProgressCallback = Callable[[int, int, str], None]  # (files done, files total, current file)
+
+#: chunks embedded together: large enough to keep both cores busy, small enough to commit often
+BATCH_CHUNKS = 256
+#: room left in each chunk for the heading that is embedded with it ("title enhance")
+HEADING_TOKENS = 24
+#: chunks longer than this gain little for retrieval and cost the LLM's prompt budget
+MAX_CHUNK_TOKENS = 256
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # not documents, e.g. .png
+    chunks_added: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.removed)} removed, "
+            f"{len(self.failed)} failed ({self.chunks_added} chunks in {self.seconds:.1f} s)"
+        ]
+        lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
+        if self.skipped:
+            lines.append(f"  skipped {len(self.skipped)} file(s) that are not documents")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "chunks_added": self.chunks_added,
+            "pages": self.pages,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    file: Path  # where to read it
+    doc: str  # its key in the knowledge base: path relative to the ingested folder
+    root: Path | None  # the ingested folder, None for a file named directly
+
+
+def discover(paths: Sequence[str | os.PathLike[str]], report: IngestReport) -> list[Candidate]:
+    """Files under `paths`, symlinks followed once (loops cut), hidden files ignored."""
+    found: list[Candidate] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.exists():
+            reason = "broken symbolic link" if path.is_symlink() else "no such file or folder"
+            report.failed.append((str(given), reason))
+        elif path.is_file():
+            found.append(Candidate(path.absolute(), path.name, None))
+        else:
+            found.extend(_walk(path.absolute(), report))
+    # The same file named twice (or through two links) is ingested once.
+    unique: dict[str, Candidate] = {}
+    for candidate in found:
+        unique.setdefault(candidate.doc, candidate)
+    return list(unique.values())
+
+
+def _walk(root: Path, report: IngestReport) -> Iterator[Candidate]:
+    seen_dirs: set[str] = set()
+    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen_dirs:  # a symlink loop, or a folder reached twice
+            dirnames[:] = []
+            continue
+        seen_dirs.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            file = Path(folder) / name
+            doc = file.relative_to(root).as_posix()
+            if not file.exists():
+                report.failed.append((doc, "broken symbolic link"))
+            elif not loaders.is_supported(file):
+                report.skipped.append((doc, f"unsupported file type '{file.suffix.lower()}'"))
+            else:
+                yield Candidate(file, doc, root)
+
+
+def sha256_of(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Prepared:
+    record: FileRecord
+    chunks: list[Chunk]
+    is_update: bool
+
+
+class Ingestor:
+    """Brings files into one knowledge base. Used through `KnowledgeBase.add`."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.store = kb.store
+        self._splitter = None
+
+    def run(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        prune: bool = False,
+        force: bool = False,
+        progress: bool | ProgressCallback = False,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        with self.store.writer(wait_s=5.0):
+            candidates = discover(paths, report)
+            bar = _progress_bar(len(candidates), progress)
+            pending: list[_Prepared] = []
+            for done, candidate in enumerate(candidates):
+                prepared = self._prepare(candidate, report, force)
+                if prepared is not None:
+                    pending.append(prepared)
+                    if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS:
+                        self._commit(pending, report)
+                        pending = []
+                bar(done + 1, len(candidates), candidate.doc)
+            self._commit(pending, report)
+            if prune:
+                self._prune(paths, candidates, report)
+            self.store.save_index()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _prepare(self, candidate: Candidate, report: IngestReport, force: bool) -> _Prepared | None:
+        try:
+            stat = candidate.file.stat()
+            known = self.store.file(candidate.doc)
+            # Same size and mtime: unchanged without reading it (re-ingesting a folder is cheap).
+            if (
+                not force
+                and known
+                and known.size == stat.st_size
+                and known.mtime == stat.st_mtime
+                and known.origin == str(candidate.file)
+            ):
+                report.unchanged.append(candidate.doc)
+                return None
+            digest = sha256_of(candidate.file)
+            if not force and known and known.sha256 == digest:
+                report.unchanged.append(candidate.doc)
+                return None
+            if stat.st_size == 0:
+                raise LoaderError("empty file")
+            sections = loaders.load(candidate.file)
+            chunks = self.splitter().split(sections, source=candidate.file.name, path=candidate.doc)
+            if not chunks:
+                raise LoaderError("no text found")
+        except KBQAError as error:
+            report.failed.append((candidate.doc, str(error)))
+            return None
+        except OSError as error:
+            report.failed.append((candidate.doc, f"cannot read: {error.strerror or error}"))
+            return None
+        except Exception as error:  # a loader bug must not stop the batch
+            report.failed.append(
+                (candidate.doc, f"unexpected error: {type(error).__name__}: {error}")
+            )
+            return None
+        pages = {chunk.page for chunk in chunks if chunk.page is not None}
+        record = FileRecord(
+            doc=candidate.doc,
+            source=candidate.file.name,
+            origin=str(candidate.file),
+            sha256=digest,
+            size=stat.st_size,
+            mtime=stat.st_mtime,
+            pages=max(pages) if pages else None,
+            chunks=len(chunks),
+            added_at=time.time(),
+        )
+        return _Prepared(record, chunks, is_update=known is not None)
+
+    def splitter(self):
+        if self._splitter is None:
+            from kbqa.splitter import ChineseAwareSplitter
+
+            embedder = self.kb.embedder
+            size = self.kb.settings.splitter.chunk_size or (
+                min(embedder.max_tokens, MAX_CHUNK_TOKENS) - HEADING_TOKENS
+            )
+            overlap = min(self.kb.settings.splitter.chunk_overlap, size // 4)
+            self._splitter = ChineseAwareSplitter(
+                chunk_size=size,
+                chunk_overlap=overlap,
+                count_tokens=lambda text: embedder.count_tokens([text])[0],
+                count_tokens_batch=embedder.count_tokens,
+            )
+        return self._splitter
+
+    def _commit(self, pending: list[_Prepared], report: IngestReport) -> None:
+        if not pending:
+            return
+        texts = [embedding_text(chunk) for prepared in pending for chunk in prepared.chunks]
+        started = time.perf_counter()
+        vectors = self.kb.embedder.encode_documents(texts)
+        report.embed_seconds += time.perf_counter() - started
+        documents, offset = [], 0
+        for prepared in pending:
+            count = len(prepared.chunks)
+            new_chunks = [
+                NewChunk(
+                    uid=f"{prepared.record.doc}#{chunk.position}",
+                    text=chunk.text,
+                    metadata=chunk.metadata(),
+                    doc=prepared.record.doc,
+                    position=chunk.position,
+                )
+                for chunk in prepared.chunks
+            ]
+            documents.append((prepared.record, new_chunks, vectors[offset : offset + count]))
+            offset += count
+        self.store.replace_documents(documents)
+        for prepared in pending:
+            (report.updated if prepared.is_update else report.added).append(prepared.record.doc)
+            report.chunks_added += len(prepared.chunks)
+            report.pages += prepared.record.pages or 0
+
+    def _prune(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        candidates: list[Candidate],
+        report: IngestReport,
+    ) -> None:
+        """Remove files that were ingested from the given folders and are gone from them."""
+        roots = [str(Path(p).expanduser().absolute()) for p in paths if Path(p).is_dir()]
+        present = {candidate.doc for candidate in candidates}
+        failed = {doc for doc, _ in report.failed}
+        gone = [
+            record.doc
+            for record in self.store.files()
+            if record.doc not in present
+            and record.doc not in failed
+            and record.origin
+            and any(record.origin.startswith(root.rstrip("/") + "/") for root in roots)
+        ]
+        if gone:
+            self.store.delete_documents(gone)
+            report.removed.extend(gone)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What the embedder sees: the heading above a chunk gives it context the text may lack."""
+    if chunk.heading and chunk.heading not in chunk.text:
+        return f"{chunk.heading}\n{chunk.text}"
+    return chunk.text
+
+
+def _progress_bar(total: int, progress: bool | ProgressCallback) -> ProgressCallback:
+    if callable(progress):
+        return progress
+    if not progress or total < 2:
+        return lambda done, total_, current: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="file", desc="ingesting", leave=False)
+
+    def update(done: int, total_: int, current: str) -> None:
+        bar.update(done - bar.n)
+        bar.set_postfix_str(current[-40:], refresh=False)
+        if done >= total_:
+            bar.close()
+
+    return update

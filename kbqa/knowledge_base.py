@@ -1,0 +1,263 @@
+"""The Python API: named knowledge bases you add documents to and search.
+
+from kbqa import KnowledgeBase
+kb = KnowledgeBase.open("manuals", create=True)
+report = kb.add(["docs/"])
+hits = kb.search("如何配置代理？", k=5)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kbqa.errors import EmbedderMismatch, KnowledgeBaseError
+from kbqa.settings import Settings
+from kbqa.store.chunk_store import ChunkStore, FileRecord
+from kbqa.types import Hit
+
+if TYPE_CHECKING:
+    from kbqa.embedders import Embedder
+    from kbqa.ingest import IngestReport, ProgressCallback
+    from kbqa.retrieval.langchain_retriever import KnowledgeBaseRetriever
+    from kbqa.store.langchain_store import KBQAVectorStore
+
+_NAME = re.compile(r"^[\w][\w.\-]{0,63}$")
+
+
+def _validate_name(name: str) -> str:
+    if not _NAME.match(name) or ".." in name:
+        raise KnowledgeBaseError(
+            f"invalid knowledge base name {name!r}: use letters, digits, '-', '_' or '.' "
+            "(at most 64, not starting with '.' or '-')"
+        )
+    return name
+
+
+class KnowledgeBase:
+    def __init__(self, name: str, settings: Settings, store: ChunkStore) -> None:
+        self.name = name
+        self.settings = settings
+        self.store = store
+        self._embedder: Embedder | None = None
+        self._searcher = None
+        self._adopt_manifest()
+
+    # -- opening and managing ---------------------------------------------------------------------
+
+    @classmethod
+    def folder_for(cls, name: str, settings: Settings | None = None) -> Path:
+        settings = settings or Settings.load()
+        return settings.kb_root / _validate_name(name)
+
+    @classmethod
+    def open(
+        cls, name: str | None = None, settings: Settings | None = None, *, create: bool = False
+    ) -> KnowledgeBase:
+        settings = settings or Settings.load()
+        name = _validate_name(name or settings.kb)
+        folder = cls.folder_for(name, settings)
+        if not (folder / "store.sqlite").exists() and not create:
+            known = ", ".join(cls.list_names(settings)) or "none yet"
+            raise KnowledgeBaseError(
+                f"no knowledge base named {name!r} (known: {known}); "
+                f"create it with `kbqa ingest PATH --kb {name}`"
+            )
+        return cls(name, settings, ChunkStore(folder, create=create))
+
+    @classmethod
+    def create(cls, name: str, settings: Settings | None = None) -> KnowledgeBase:
+        return cls.open(name, settings, create=True)
+
+    @classmethod
+    def exists(cls, name: str, settings: Settings | None = None) -> bool:
+        return (cls.folder_for(name, settings) / "store.sqlite").exists()
+
+    @classmethod
+    def list_names(cls, settings: Settings | None = None) -> list[str]:
+        settings = settings or Settings.load()
+        if not settings.kb_root.is_dir():
+            return []
+        return sorted(p.name for p in settings.kb_root.iterdir() if (p / "store.sqlite").exists())
+
+    @classmethod
+    def delete(cls, name: str, settings: Settings | None = None) -> None:
+        folder = cls.folder_for(name, settings)
+        if not (folder / "store.sqlite").exists():
+            raise KnowledgeBaseError(f"no knowledge base named {name!r}")
+        store = ChunkStore(folder)
+        with store.writer():
+            store.close()
+            # Rename first, so a crash mid-delete never leaves a half-deleted base under the name.
+            trash = folder.with_name(f".deleted-{name}-{os.getpid()}")
+            folder.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    @property
+    def path(self) -> Path:
+        return self.store.folder
+
+    # -- the embedder, checked against the manifest ------------------------------------------------
+
+    def _adopt_manifest(self) -> None:
+        """Use the embedder the base was built with, unless the user chose one explicitly."""
+        built_with = self.store.get_meta("embedder")
+        if not built_with:
+            return
+        configured = self.settings.embedder
+        if built_with == configured.name:
+            return
+        if "name" in configured.model_fields_set:
+            raise EmbedderMismatch(
+                f"knowledge base {self.name!r} was built with embedder {built_with!r} "
+                f"({self.store.get_meta('dimension')}-d), but {configured.name!r} is configured; "
+                f"use --embedder {built_with} or rebuild the base into a new name"
+            )
+        self.settings = self.settings.model_copy(
+            update={"embedder": configured.model_copy(update={"name": built_with})}
+        )
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from kbqa.embedders import load_embedder
+
+            embedder = load_embedder(self.settings.embedder)
+            dimension = self.store.dimension()
+            if dimension is not None and dimension != embedder.dimension:
+                raise EmbedderMismatch(
+                    f"knowledge base {self.name!r} holds {dimension}-d vectors but embedder "
+                    f"{embedder.name!r} makes {embedder.dimension}-d ones"
+                )
+            if self.store.get_meta("embedder") is None:
+                self.store.set_meta(
+                    {
+                        "embedder": embedder.name,
+                        "dimension": str(embedder.dimension),
+                        "embedder_max_tokens": str(embedder.max_tokens),
+                    }
+                )
+            self._embedder = embedder
+        return self._embedder
+
+    # -- ingestion ----------------------------------------------------------------------------------
+
+    def add(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        prune: bool = False,
+        progress: bool | ProgressCallback = False,
+    ) -> IngestReport:
+        """Ingest files and folders; unchanged files are skipped, changed ones replaced."""
+        from kbqa.ingest import Ingestor
+
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        ingestor = Ingestor(self)
+        report = ingestor.run(paths, prune=prune, progress=progress)
+        if ingestor._splitter is not None:
+            splitter = ingestor._splitter
+            self.store.set_meta(
+                {
+                    "splitter": f"chinese-aware chunk_size={splitter.chunk_size} "
+                    f"chunk_overlap={splitter.chunk_overlap} (embedder tokens)"
+                }
+            )
+        return report
+
+    def reindex(self, *, progress: bool | ProgressCallback = False) -> IngestReport:
+        """Read every file again from where it was ingested and rebuild its chunks."""
+        from kbqa.ingest import Ingestor
+
+        origins = [record.origin for record in self.store.files() if record.origin]
+        return Ingestor(self).run(origins, force=True, progress=progress)
+
+    def remove(self, source: str) -> int:
+        """Remove a file by its relative path or base name; returns the number of chunks removed."""
+        records = self.store.files()
+        matches = [r.doc for r in records if r.doc == source] or [
+            r.doc for r in records if r.source == source
+        ]
+        if not matches:
+            raise KnowledgeBaseError(f"no file {source!r} in knowledge base {self.name!r}")
+        if len(matches) > 1:
+            raise KnowledgeBaseError(
+                f"{source!r} matches several files ({', '.join(matches)}): give the path"
+            )
+        with self.store.writer(wait_s=5.0):
+            removed = self.store.delete_documents(matches)
+            self.store.save_index()
+        return removed
+
+    def files(self) -> list[FileRecord]:
+        return self.store.files()
+
+    def count_chunks(self) -> int:
+        return self.store.count()
+
+    def info(self) -> dict[str, Any]:
+        files = self.files()
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "files": len(files),
+            "chunks": self.count_chunks(),
+            "manifest": self.store.manifest(),
+        }
+
+    # -- retrieval ----------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        threshold: float | None = None,
+        sources: Sequence[str] | None = None,
+        mode: str | None = None,
+        expand: int | None = None,
+    ) -> list[Hit]:
+        """Best chunks for `query`, best first; `Hit.score` is the cosine similarity in [0, 1]."""
+        from kbqa.retrieval.hybrid import HybridSearcher, SearchRequest
+
+        retrieval = self.settings.retrieval
+        if self._searcher is None:
+            self._searcher = HybridSearcher(self.store, self.embedder)
+        return self._searcher.run(
+            SearchRequest(
+                query=query,
+                k=k or retrieval.k,
+                mode=mode or retrieval.mode,
+                threshold=retrieval.threshold if threshold is None else threshold,
+                sources=list(sources) if sources else None,
+                expand=retrieval.expand if expand is None else expand,
+            )
+        )
+
+    def neighbours(self, hit: Hit, span: int = 1) -> list[Hit]:
+        """The chunks around `hit` in its document (itself included), in reading order."""
+        from kbqa.retrieval.hybrid import to_hit
+
+        rows = self.store.neighbours(hit.path, hit.position, span)
+        return [to_hit(row, hit.score if row.uid == hit.chunk_id else 0.0) for row in rows]
+
+    def as_retriever(self, k: int = 5, **search_kwargs: Any) -> KnowledgeBaseRetriever:
+        from kbqa.retrieval.langchain_retriever import KnowledgeBaseRetriever
+
+        return KnowledgeBaseRetriever(knowledge_base=self, k=k, search_kwargs=search_kwargs)
+
+    def as_vectorstore(self) -> KBQAVectorStore:
+        from kbqa.store.langchain_store import KBQAVectorStore
+
+        return KBQAVectorStore(self.store, self.embedder)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __repr__(self) -> str:
+        return f"KnowledgeBase({self.name!r}, path={str(self.path)!r})"
