@@ -50,3 +50,175 @@ def write_text_pdf(
     path.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(path))
     return path
+
+
+# --- damaged and unusual PDFs ------------------------------------------------------------------
+
+
+def write_encrypted_pdf(
+    path: Path,
+    pages: Sequence[str] = ("机密文件。Confidential.",),
+    *,
+    user_password: str = "secret",
+    owner_password: str = "owner",
+) -> Path:
+    """A text PDF encrypted with RC4-128 (no `cryptography` needed).
+
+    With `user_password=""` it opens without a password (permissions-only protection), as most
+    "protected" PDFs in the wild do.
+    """
+    from pypdf import PdfReader, PdfWriter
+
+    plain = write_text_pdf(path.with_name(path.name + ".plain.pdf"), pages)
+    writer = PdfWriter(clone_from=PdfReader(plain))
+    writer.encrypt(user_password, owner_password, algorithm="RC4-128")
+    with path.open("wb") as handle:
+        writer.write(handle)
+    plain.unlink()
+    return path
+
+
+def write_image_only_pdf(path: Path, pages: int = 1, *, text: str = "扫描件 scanned page") -> Path:
+    """A "scanned" PDF: each page is a picture of text plus drawn shapes, with no text layer."""
+    from fpdf import FPDF
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (800, 300), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((20, 100), text, fill="black", font=ImageFont.truetype(str(cjk_font()), 48))
+    pdf = FPDF(format="A4")
+    for _ in range(pages):
+        pdf.add_page()
+        pdf.image(image, x=10, y=20, w=180)
+        pdf.rect(10, 120, 100, 40)
+        pdf.circle(x=60, y=200, radius=20)
+        pdf.line(10, 250, 200, 250)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
+def strip_tounicode(source: Path, target: Path) -> int:
+    """Copy a PDF with every font's /ToUnicode map removed; return how many were removed."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    writer = PdfWriter(clone_from=PdfReader(source))
+    removed = 0
+    for page in writer.pages:
+        fonts = page.get("/Resources", {}).get("/Font", {})
+        for font in fonts.values():
+            font = font.get_object()
+            if "/ToUnicode" in font:
+                del font[NameObject("/ToUnicode")]
+                removed += 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as handle:
+        writer.write(handle)
+    return removed
+
+
+def write_pdf_without_tounicode(path: Path, pages: Sequence[str]) -> Path:
+    """A Chinese PDF whose CID font (Type0, Identity-H, embedded subset) has no ToUnicode map.
+
+    Only the embedded font's own cmap table says which character each glyph is.
+    """
+    plain = write_text_pdf(path.with_name(path.name + ".plain.pdf"), pages)
+    strip_tounicode(plain, path)
+    plain.unlink()
+    return path
+
+
+def write_truncated_pdf(path: Path, pages: Sequence[str], *, keep: float = 0.6) -> Path:
+    """A text PDF cut short, as an interrupted download leaves it (no xref, no %%EOF)."""
+    full = write_text_pdf(path.with_name(path.name + ".full.pdf"), pages)
+    data = full.read_bytes()
+    full.unlink()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def write_corrupt_pdf(path: Path, *, seed: int = 0) -> Path:
+    """A file with a PDF header and trailer but random bytes where the objects should be."""
+    import random
+
+    junk = random.Random(seed).randbytes(8192)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + junk + b"\nstartxref\n9\n%%EOF\n")
+    return path
+
+
+# --- other formats --------------------------------------------------------------------------------
+
+
+def write_text_file(path: Path, text: str, *, encoding: str = "utf-8", bom: bool = False) -> Path:
+    """Text in any codec; `bom=True` adds the byte-order mark (utf-8 -> utf-8-sig, utf-16 BOM)."""
+    import codecs
+
+    boms = {
+        "utf-8": codecs.BOM_UTF8,
+        "utf-16-le": codecs.BOM_UTF16_LE,
+        "utf-16-be": codecs.BOM_UTF16_BE,
+    }
+    data = text.encode(encoding)
+    if bom and encoding.lower() in boms:
+        data = boms[encoding.lower()] + data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def write_binary_junk(path: Path, size: int = 4096, *, seed: int = 0) -> Path:
+    """Random bytes (a mislabelled binary), deterministic for a seed."""
+    import random
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(random.Random(seed).randbytes(size))
+    return path
+
+
+def write_html(path: Path, body: str, *, title: str = "", encoding: str = "utf-8") -> Path:
+    """An HTML page with a <meta charset>, a script and a style block around `body`."""
+    html = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="{encoding}"><title>{title}</title>\n'
+        "<style>body { color: red; } .hidden-css-text {}</style>\n"
+        "<script>var hiddenScriptText = 'not content';</script></head>\n"
+        f"<body>\n{body}\n</body></html>\n"
+    )
+    return write_text_file(path, html, encoding=encoding)
+
+
+# A docx block: ("h1".."h9", text), ("title", text), ("p", text) or ("table", rows).
+DocxBlock = tuple[str, "str | Sequence[Sequence[str]]"]
+
+
+def write_docx(path: Path, blocks: Sequence[DocxBlock]) -> Path:
+    """A Word document built with python-docx, as Word itself structures one."""
+    import docx
+
+    document = docx.Document()
+    for kind, content in blocks:
+        if kind == "table":
+            rows = [list(row) for row in content]  # type: ignore[union-attr]
+            table = document.add_table(rows=len(rows), cols=max(len(row) for row in rows))
+            for row_cells, values in zip(table.rows, rows, strict=True):
+                for cell, value in zip(row_cells.cells, values, strict=False):
+                    cell.text = value
+        elif kind == "title":
+            document.add_heading(str(content), level=0)
+        elif kind.startswith("h"):
+            document.add_heading(str(content), level=int(kind[1:]))
+        else:
+            document.add_paragraph(str(content))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document.save(str(path))
+    return path
+
+
+def many_pages(count: int) -> list[str]:
+    """Page texts for big-PDF tests: a mixed Chinese/English paragraph naming its page."""
+    return [
+        f"第{number}页。员工每年享有带薪年假十五天，需要提前两周申请。"
+        f"Page {number}: annual leave is fifteen days a year, requested two weeks ahead."
+        for number in range(1, count + 1)
+    ]

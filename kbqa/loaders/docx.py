@@ -77,17 +77,19 @@ def _heading_level(paragraph: Any) -> int | None:
     seen = 0
     while style is not None and seen < 10:  # follow based-on styles: "My Heading" -> Heading 2
         name = (style.name or "").strip()
+        # Levels: the Title style is 1, "Heading N" is N+1, so a title heads the whole path.
         if name.lower() == "title":
             return 1
         match = _HEADING_STYLE.match(name)
         if match:
-            return int(match.group(1))
+            return int(match.group(1)) + 1
         level = _outline_level(style.element)
         if level is not None:
-            return level
+            return level + 1
         style = style.base_style
         seen += 1
-    return _outline_level(paragraph._p)
+    level = _outline_level(paragraph._p)
+    return level + 1 if level is not None else None
 
 
 def _outline_level(element: Any) -> int | None:

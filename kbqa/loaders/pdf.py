@@ -7,9 +7,12 @@ files pdfium refuses to open but pypdf can repair.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from bisect import bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kbqa.errors import LoaderError
@@ -26,16 +29,28 @@ _ERR_SECURITY = 5
 
 NO_TEXT = "no extractable text (scanned? needs OCR)"
 ENCRYPTED = "encrypted PDF (password required)"
+NO_UNICODE = "no extractable text (fonts without a Unicode map; needs OCR)"
+
+# A page on which more than this share of the characters has no Unicode mapping is garbled.
+_MAX_UNMAPPED = 0.3
+# Characters sampled per page for that check (one ctypes call each: cheap, and enough).
+_UNMAPPED_SAMPLE = 64
 
 
 def load_pdf(path: Path) -> list[Section]:
     data = path.read_bytes()
     if not data.strip():
         raise LoaderError("empty file")
+    garbled: list[int] = []
     try:
-        pages, toc = _read_with_pdfium(data)
+        pages, toc, unmapped = _read_with_pdfium(data)
+        garbled = [index for index, share in enumerate(unmapped) if share > _MAX_UNMAPPED]
+        if garbled:
+            pages, garbled = _repair_unmapped(data, pages, garbled)
     except _PdfiumOpenError as exc:
         pages, toc = _read_with_pypdf(data, exc.detail)
+    for index in garbled:
+        pages[index] = ""  # glyph numbers, not text: indexing them would only add noise
     headings = _page_headings(toc, len(pages))
     sections = [
         Section(text=text, page=number, heading=headings[number - 1])
@@ -43,8 +58,34 @@ def load_pdf(path: Path) -> list[Section]:
         if text.strip()
     ]
     if not sections:
+        if garbled:
+            raise LoaderError(NO_UNICODE)
         raise LoaderError(NO_TEXT)
     return sections
+
+
+def _repair_unmapped(
+    data: bytes, pages: list[str], garbled: list[int]
+) -> tuple[list[str], list[int]]:
+    """Rebuild missing ToUnicode maps and read the garbled pages again; return what is still bad."""
+    from kbqa.loaders._tounicode import add_missing_tounicode
+
+    repaired = add_missing_tounicode(data)
+    if repaired is None:
+        return pages, garbled
+    try:
+        new_pages, _, unmapped = _read_with_pdfium(repaired)
+    except (_PdfiumOpenError, LoaderError):
+        return pages, garbled
+    if len(new_pages) != len(pages):
+        return pages, garbled
+    still: list[int] = []
+    for index in garbled:
+        if unmapped[index] > _MAX_UNMAPPED:
+            still.append(index)
+        else:
+            pages[index] = new_pages[index]
+    return pages, still
 
 
 class _PdfiumOpenError(Exception):
@@ -57,8 +98,10 @@ class _PdfiumOpenError(Exception):
 _Toc = list[tuple[int, int, str]]
 
 
-def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc]:
+def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc, list[float]]:
+    """Pages' text, the outline, and per page the share of characters PDFium could not map."""
     import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
 
     with _PDFIUM_LOCK:
         try:
@@ -72,20 +115,31 @@ def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc]:
             raise _PdfiumOpenError(_describe_damage(data)) from None
         try:
             pages: list[str] = []
+            unmapped: list[float] = []
             for index in range(len(doc)):
+                share = 0.0
                 try:
                     page = doc[index]
                     textpage = page.get_textpage()
                     raw = textpage.get_text_range()
+                    count = textpage.count_chars()
+                    if count:
+                        step = max(1, count // _UNMAPPED_SAMPLE)
+                        sample = range(0, count, step)
+                        errors = sum(
+                            pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1 for i in sample
+                        )
+                        share = errors / len(sample)
                     textpage.close()
                     page.close()
                 except pdfium.PdfiumError:
                     raw = ""  # one damaged page must not lose the rest of the document
                 pages.append(normalize_pdf_text(raw))
+                unmapped.append(share)
             toc = _pdfium_toc(doc)
         finally:
             doc.close()
-    return pages, toc
+    return pages, toc, unmapped
 
 
 def _pdfium_toc(doc: object) -> _Toc:
@@ -109,10 +163,12 @@ def _read_with_pypdf(data: bytes, pdfium_detail: str) -> tuple[list[str], _Toc]:
     from pypdf.errors import PyPdfError
 
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
+        with _quiet("pypdf"):
+            reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             raise LoaderError(ENCRYPTED)
-        pages = [normalize_pdf_text(page.extract_text() or "") for page in reader.pages]
+        with _quiet("pypdf"):
+            pages = [normalize_pdf_text(page.extract_text() or "") for page in reader.pages]
     except LoaderError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError):
@@ -125,6 +181,18 @@ def _read_with_pypdf(data: bytes, pdfium_detail: str) -> tuple[list[str], _Toc]:
     except Exception:
         toc = []
     return pages, toc
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Silence a library's warnings while it reads a damaged file (the caller reports the cause)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR + 10)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _pypdf_toc(reader: object, items: list, level: int, out: _Toc) -> None:
@@ -142,7 +210,7 @@ def _describe_damage(data: bytes) -> str:
     if b"%PDF-" not in data[:1024]:
         return "no %PDF header: not a PDF file"
     if b"%%EOF" not in data[-2048:]:
-        return "file ends early, no %%EOF marker"
+        return "file ends early: no %%EOF marker"
     return "unreadable structure"
 
 
