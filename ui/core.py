@@ -1,0 +1,346 @@
+"""What the web app does, without Gradio: shared resources, per-session state, and the actions.
+
+`ui/app.py` only wires these to components. Keeping them here makes them testable without a
+browser, and keeps the rule visible: anything per user lives in a `Session` (stored in the
+browser session's `gr.State`), anything shared lives in `Resources`, behind its locks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kbqa.errors import KBQAError
+from ui.i18n import t
+from ui.uploads import MIB, accept_uploads, allowed_extensions, stored_original, upload_dir
+
+if TYPE_CHECKING:
+    from kbqa.chain.types import Answer, Citation
+    from kbqa.knowledge_base import KnowledgeBase
+    from kbqa.llm.base import ChatBackend
+    from kbqa.settings import LLMSettings, Settings
+    from kbqa.types import Hit
+    from ui.pages import PageView
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def _llm_key(llm: LLMSettings) -> tuple[Any, ...]:
+    # What identifies a loaded model; generation settings (temperature, max_new_tokens) are not
+    # part of it, they apply per call.
+    return (llm.model, llm.backend, llm.quantize, llm.context_length, llm.threads, llm.base_url)
+
+
+class Resources:
+    """Objects shared by every browser session: open knowledge bases and the loaded model."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._kbs: dict[str, KnowledgeBase] = {}
+        self._write_locks: dict[str, threading.Lock] = {}
+        self._llm: ChatBackend | None = None
+        self._llm_key: tuple[Any, ...] | None = None
+        self._llm_lock = threading.Lock()
+
+    # -- knowledge bases -------------------------------------------------------------------
+    def kb_names(self) -> list[str]:
+        from kbqa.knowledge_base import KnowledgeBase
+
+        names = set(KnowledgeBase.list_names(self.settings))
+        names.update(self._kbs)
+        return sorted(names)
+
+    def kb(self, name: str, *, create: bool = False) -> KnowledgeBase:
+        from kbqa.knowledge_base import KnowledgeBase
+
+        with self._lock:
+            kb = self._kbs.get(name)
+            if kb is None:
+                kb = KnowledgeBase.open(name, self.settings, create=create)
+                self._kbs[name] = kb
+            return kb
+
+    def create_kb(self, name: str) -> KnowledgeBase:
+        from kbqa.knowledge_base import KnowledgeBase
+
+        with self._lock:
+            kb = KnowledgeBase.create(name, self.settings)
+            self._kbs[name] = kb
+            return kb
+
+    def writing(self, name: str) -> threading.Lock:
+        """The lock that serialises changes (upload, delete, re-index) to knowledge base `name`."""
+        with self._lock:
+            return self._write_locks.setdefault(name, threading.Lock())
+
+    # -- the model -------------------------------------------------------------------------
+    def loaded_model(self) -> tuple[str, str] | None:
+        if self._llm is None or self._llm_key is None:
+            return None
+        return str(self._llm_key[0]), str(self._llm_key[2])
+
+    def needs_loading(self, llm: LLMSettings) -> bool:
+        return self._llm_key != _llm_key(llm)
+
+    def llm(self, llm: LLMSettings) -> ChatBackend:
+        """The model for `llm`, loaded on first use. One model is kept in memory at a time."""
+        from kbqa.llm.registry import load_llm
+
+        key = _llm_key(llm)
+        with self._llm_lock:
+            if self._llm is None or self._llm_key != key:
+                # Drop the old model first: two 6B models do not fit in memory together. A session
+                # still generating with it keeps its own reference until it finishes.
+                self._llm, self._llm_key = None, None
+                self._llm = load_llm(llm)
+                self._llm_key = key
+            return self._llm
+
+
+def model_choices(current: str) -> list[str]:
+    """Registry model names for the settings menu, the configured one included."""
+    names: list[str] = []
+    try:
+        from kbqa.llm import catalog
+
+        names = list(catalog.names())
+    except (ImportError, AttributeError):
+        names = []
+    if current not in names:
+        names.insert(0, current)
+    return names
+
+
+@dataclass
+class Session:
+    """One browser session's state: its language, knowledge base, settings and conversation."""
+
+    settings: Settings  # this session's own copy: top-k, threshold, model, temperature
+    lang: str = "en"
+    conversation: Any = None  # kbqa.chain.conversation.Conversation, built at the first question
+    conversation_key: tuple[Any, ...] | None = None
+    citations: list[Citation] = field(default_factory=list)  # of the last answer
+
+    @property
+    def kb_name(self) -> str:
+        return self.settings.kb
+
+    def reset(self) -> None:
+        if self.conversation is not None:
+            self.conversation.reset()
+        self.citations = []
+
+
+def new_session(settings: Settings, lang: str = "en") -> Session:
+    return Session(settings=settings.model_copy(deep=True), lang=lang)
+
+
+# -- chat ------------------------------------------------------------------------------------
+def ask(resources: Resources, session: Session, question: str) -> Iterator[tuple[str, Any]]:
+    """Answer `question` in the session's conversation.
+
+    Yields ("status", text) while preparing, ("token", text) as the reply streams, and finally
+    ("done", Answer).
+    """
+    lang = session.lang
+    llm_settings = session.settings.llm
+    if resources.needs_loading(llm_settings):
+        yield "status", t(lang, "loading_model", model=llm_settings.model)
+    llm = resources.llm(llm_settings)
+    kb = resources.kb(session.kb_name, create=True)
+    conversation = _conversation(session, kb, llm)
+    yield "status", t(lang, "searching")
+    for event in conversation.stream(question):
+        if event.kind == "retrieved":
+            hits = event.answer.hits if event.answer is not None else []
+            yield "status", t(lang, "found", n=len(hits))
+        elif event.kind == "token":
+            yield "token", event.text
+        elif event.kind == "done" and event.answer is not None:
+            session.citations = list(event.answer.citations)
+            yield "done", event.answer
+
+
+def _conversation(session: Session, kb: KnowledgeBase, llm: ChatBackend) -> Any:
+    from kbqa.chain.conversation import Conversation
+
+    key = (session.kb_name, id(kb), id(llm))
+    if session.conversation is None or session.conversation_key != key:
+        previous, previous_key = session.conversation, session.conversation_key
+        session.conversation = Conversation(kb, llm, session.settings)
+        # Another model on the same knowledge base carries on the same conversation.
+        if previous is not None and previous_key and previous_key[0] == session.kb_name:
+            session.conversation.history = list(previous.history)
+        session.conversation_key = key
+    return session.conversation
+
+
+def citation_label(citation: Citation, lang: str) -> str:
+    where = f" · {t(lang, 'page_short', page=citation.page)}" if citation.page else ""
+    return f"[{citation.number}] {citation.source}{where}"
+
+
+def format_answer(answer: Answer, lang: str) -> str:
+    """The reply as shown in the chat: the answer text, then its sources as a list."""
+    text = answer.text.strip()
+    if answer.refused or not answer.citations:
+        return text
+    lines = [f"- {_md_escape(citation_label(c, lang))}" for c in answer.citations]
+    return f"{text}\n\n**{t(lang, 'sources')}**\n" + "\n".join(lines)
+
+
+def _md_escape(text: str) -> str:
+    # File names can hold Markdown syntax ("__init__.md", "*draft*.pdf").
+    for char in "\\`*_{}[]<>#|":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+# -- citations -------------------------------------------------------------------------------
+@dataclass
+class CitationView:
+    passage_md: str
+    page: PageView | None
+    note: str
+
+
+def open_citation(resources: Resources, session: Session, number: int) -> CitationView | None:
+    """The passage of citation `number` of the last answer, and its page image when there is one."""
+    citation = next((c for c in session.citations if c.number == number), None)
+    if citation is None:
+        return None
+    lang = session.lang
+    header = f"**{_md_escape(citation.source)}**"
+    if citation.page:
+        header += f" · {t(lang, 'page_short', page=citation.page)}"
+    header += f" · {t(lang, 'score', score=citation.score)}"
+    quoted = "\n".join(f"> {_md_escape(line)}" for line in citation.text.splitlines() if line)
+    passage_md = f"{header}\n\n{quoted}"
+    if not citation.source.lower().endswith(".pdf") or not citation.page:
+        return CitationView(passage_md, None, t(lang, "no_image_format"))
+    original = find_original(resources, session.kb_name, citation.path, citation.source)
+    if original is None:
+        return CitationView(passage_md, None, t(lang, "no_image_missing"))
+    from ui.pages import render_page
+
+    try:
+        view = render_page(original, citation.page, citation.text)
+    except Exception as error:  # a damaged or replaced file: say so, keep the passage
+        return CitationView(passage_md, None, t(lang, "no_image_error", error=error))
+    note = t(lang, "page_long", page=view.page, count=view.page_count) + " · "
+    note += t(lang, "marked" if view.marked else "not_marked")
+    return CitationView(passage_md, view, note)
+
+
+def find_original(resources: Resources, kb_name: str, doc: str, source: str) -> Path | None:
+    """The file a cited document was read from: where it was ingested, else the kept upload."""
+    kb = resources.kb(kb_name, create=True)
+    for record in kb.files():
+        if record.doc == doc or (not doc and record.source == source):
+            if record.origin and Path(record.origin).is_file():
+                return Path(record.origin)
+            break
+    return stored_original(resources.settings.home, kb_name, source)
+
+
+# -- knowledge base panel --------------------------------------------------------------------
+def file_rows(resources: Resources, kb_name: str) -> list[list[Any]]:
+    """[document, chunks, pages] per file; the document is its key (its name, for uploads)."""
+    kb = resources.kb(kb_name, create=True)
+    return [[record.doc, record.chunks, record.pages or ""] for record in kb.files()]
+
+
+def ingest_uploads(
+    resources: Resources,
+    session: Session,
+    files: list[str],
+    progress: ProgressFn | None = None,
+) -> list[list[str]]:
+    """Check, keep and ingest uploaded files. Returns one [file, result, detail] row per file."""
+    lang = session.lang
+    settings = resources.settings
+    dest = upload_dir(settings.home, session.kb_name)
+    rows: list[list[str]] = []
+    with resources.writing(session.kb_name):
+        batch = accept_uploads(
+            files,
+            dest,
+            allowed=allowed_extensions(),
+            max_bytes=settings.ui.max_upload_mb * MIB,
+        )
+        for name, reason in batch.rejected:
+            rows.append([name, t(lang, "result_rejected"), reason])
+        if not batch.accepted:
+            return rows
+        kb = resources.kb(session.kb_name, create=True)
+        report = None
+        try:
+            report = kb.add(batch.accepted, progress=progress or False)
+        finally:
+            failed = [Path(path) for path, _ in report.failed] if report else batch.accepted
+            batch.finish(failed)
+    outcome: dict[str, tuple[str, str]] = {}
+    for key, entries in (
+        ("result_added", report.added),
+        ("result_updated", report.updated),
+        ("result_unchanged", report.unchanged),
+    ):
+        for entry in entries:
+            outcome[Path(entry).name] = (t(lang, key), "")
+    for entry, reason in report.failed:
+        outcome[Path(entry).name] = (t(lang, "result_failed"), reason)
+    chunks = {record.doc: record.chunks for record in kb.files()}
+    for path in batch.accepted:
+        result, detail = outcome.get(path.name, (t(lang, "result_added"), ""))
+        notes = [detail] if detail else []
+        if path.name in chunks and not detail:
+            notes.append(t(lang, "chunks_n", n=chunks[path.name]))
+        if path.name in batch.renamed:
+            notes.append(t(lang, "renamed", name=path.name))
+        rows.append([batch.renamed.get(path.name, path.name), result, "; ".join(notes)])
+    return rows
+
+
+def delete_file(resources: Resources, session: Session, doc: str) -> int:
+    """Remove document `doc` from the session's knowledge base, and its kept upload if any."""
+    kb = resources.kb(session.kb_name)
+    folder = upload_dir(resources.settings.home, session.kb_name).resolve()
+    with resources.writing(session.kb_name):
+        origins = [r.origin for r in kb.files() if r.doc == doc and r.origin]
+        removed = kb.remove(doc)
+        for origin in origins:
+            # Only our own copies: a file ingested from the user's folders is theirs.
+            if Path(origin).resolve().parent == folder:
+                Path(origin).unlink(missing_ok=True)
+    session.citations = [c for c in session.citations if (c.path or c.source) != doc]
+    return removed
+
+
+def reindex(resources: Resources, session: Session) -> str:
+    with resources.writing(session.kb_name):
+        return resources.kb(session.kb_name).reindex().summary()
+
+
+# -- retrieval tab ---------------------------------------------------------------------------
+def search_rows(
+    resources: Resources, session: Session, query: str, mode: str | None
+) -> list[list[Any]]:
+    retrieval = session.settings.retrieval
+    hits: list[Hit] = resources.kb(session.kb_name, create=True).search(
+        query, k=retrieval.k, threshold=retrieval.threshold, mode=mode or retrieval.mode
+    )
+    return [
+        [rank, round(float(hit.score), 3), hit.source, hit.page or "", hit.text]
+        for rank, hit in enumerate(hits, start=1)
+    ]
+
+
+def user_message(error: BaseException, lang: str) -> str:
+    """An error as the user should read it: KBQAErrors say what to do; others only what failed."""
+    if isinstance(error, KBQAError):
+        return t(lang, "error", error=error)
+    return t(lang, "error", error=f"{type(error).__name__}: {error}")
