@@ -94,8 +94,9 @@ def load_html(path: Path) -> list[Section]:
     parts: list[str] = []
 
     def flush() -> None:
+        # Block elements end lines; blank lines between them carry no meaning in HTML.
         lines = (line.strip().removesuffix(" |") for line in "".join(parts).split("\n"))
-        content = clean_text("\n".join(lines))
+        content = clean_text("\n".join(line for line in lines if line))
         if content.strip():
             path_ = HEADING_SEPARATOR.join(part for part in stack if part) or page_title
             sections.append(Section(text=content, heading=path_ or None))
