@@ -178,7 +178,15 @@ class ChineseAwareSplitter:
                 units.append((sentence, count))
             else:
                 units.extend(self._split_long(sentence))
-        return self._pack(units)
+        if not self._verify:
+            return self._pack(units, verify_each=False)
+        # Pack on summed sentence counts, then count the packed chunks in one batch; only a
+        # section where a chunk came out over size (a tokenizer that is not additive at the joins)
+        # is packed again, checking each chunk as it goes.
+        chunks = self._pack(units, verify_each=False)
+        if all(count <= self.chunk_size for count in self.count_tokens_batch(chunks)):
+            return chunks
+        return self._pack(units, verify_each=True)
 
     # -- oversize sentences ----------------------------------------------------------------
 
@@ -219,7 +227,7 @@ class ChineseAwareSplitter:
 
     # -- packing ---------------------------------------------------------------------------
 
-    def _pack(self, units: list[tuple[str, int]]) -> list[str]:
+    def _pack(self, units: list[tuple[str, int]], *, verify_each: bool) -> list[str]:
         """Greedy packing; each chunk after the first starts with whole units of the last one."""
         texts = [unit[0] for unit in units]
         counts = [unit[1] for unit in units]
@@ -237,7 +245,7 @@ class ChineseAwareSplitter:
                 total += counts[end]
                 end += 1
             end = max(end, fresh + 1)
-            if self._verify:
+            if verify_each:
                 # Sentence counts do not always add up exactly (subword merges at the joins).
                 while self.count_tokens("".join(texts[start:end]).strip()) > size:
                     if end - fresh > 1:
