@@ -222,3 +222,12 @@ def many_pages(count: int) -> list[str]:
         f"Page {number}: annual leave is fifteen days a year, requested two weeks ahead."
         for number in range(1, count + 1)
     ]
+
+
+def write_pdf_without_root(path: Path, pages: Sequence[str]) -> Path:
+    """A text PDF whose trailer lost its /Root entry: PDFium refuses it, pypdf recovers it."""
+    full = write_text_pdf(path.with_name(path.name + ".full.pdf"), pages)
+    data = full.read_bytes()
+    full.unlink()
+    path.write_bytes(data.replace(b"/Root", b"/Rxot"))
+    return path

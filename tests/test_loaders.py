@@ -427,3 +427,24 @@ def test_corrupt_and_legacy_docx(tmp_path: Path) -> None:
 def test_docx_without_text(tmp_path: Path) -> None:
     path = docgen.write_docx(tmp_path / "blank.docx", [("p", "   ")])
     assert load_error(path) == "no text found"
+
+
+def test_pdf_with_junk_before_the_header(docs: Path, tmp_path: Path) -> None:
+    """Mail/HTTP headers saved in front of a PDF: past PDFium's 1 KiB header search."""
+    path = tmp_path / "download.pdf"
+    path.write_bytes(
+        b"Content-Type: application/pdf\r\n" * 100 + (docs / "handbook.pdf").read_bytes()
+    )
+    sections = loaders.load(path)
+    assert sections[0].text == CHINESE
+    assert sections[2].heading == "第二章 假期"
+
+
+def test_pypdf_fallback_reads_what_pdfium_refuses(tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    path = docgen.write_pdf_without_root(tmp_path / "no-root.pdf", [CHINESE, ENGLISH])
+    with pytest.raises(pdfium.PdfiumError):
+        pdfium.PdfDocument(path)
+    assert [s.text for s in loaders.load(path)] == [CHINESE, ENGLISH]
+    assert [s.page for s in loaders.load(path)] == [1, 2]

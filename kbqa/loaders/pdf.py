@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kbqa.errors import LoaderError
-from kbqa.loaders._textutil import clean_text, display_width, is_cjk
+from kbqa.loaders._textutil import clean_text, display_width, is_cjk, looks_like_text
 from kbqa.types import Section
 
 # PDFium is not thread-safe: every call into it, across all documents, must be serialised.
@@ -42,6 +42,11 @@ def load_pdf(path: Path) -> list[Section]:
     if not data.strip():
         raise LoaderError("empty file")
     garbled: list[int] = []
+    # Bytes before the header (mail or HTTP headers saved with the file) beyond the 1 KiB PDFium
+    # searches: drop them, so PDFium, not the fallback, reads the file.
+    header = data.find(b"%PDF-", 0, 1 << 20)
+    if header > 0:
+        data = data[header:]
     try:
         pages, toc, unmapped = _read_with_pdfium(data)
         garbled = [index for index, share in enumerate(unmapped) if share > _MAX_UNMAPPED]
@@ -169,6 +174,8 @@ def _read_with_pypdf(data: bytes, pdfium_detail: str) -> tuple[list[str], _Toc]:
             raise LoaderError(ENCRYPTED)
         with _quiet("pypdf"):
             pages = [normalize_pdf_text(page.extract_text() or "") for page in reader.pages]
+        # pypdf turns unmapped glyphs into control characters: such a page is not text.
+        pages = [text if looks_like_text(text) else "" for text in pages]
     except LoaderError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError):
