@@ -231,3 +231,53 @@ def write_pdf_without_root(path: Path, pages: Sequence[str]) -> Path:
     full.unlink()
     path.write_bytes(data.replace(b"/Root", b"/Rxot"))
     return path
+
+
+def write_predefined_cmap_pdf(
+    path: Path, pages: Sequence[str], *, encoding: str = "GBK-EUC-H"
+) -> Path:
+    """A Chinese PDF as official-document systems and OFD converters write it.
+
+    A Type0 font with a predefined CMap (`GBK-EUC-H`: text bytes in GBK; `UniGB-UCS2-H`: UTF-16),
+    Adobe-GB1 collection, a system font (SimSun) that is not embedded, and no ToUnicode map.
+    Written by hand: no PDF library writes such files.
+    """
+    codec = {"GBK-EUC-H": "gbk", "UniGB-UCS2-H": "utf-16-be"}[encoding]
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",  # the page tree, filled in below
+        f"<< /Type /Font /Subtype /Type0 /BaseFont /SimSun /Encoding /{encoding} "
+        "/DescendantFonts [4 0 R] >>".encode(),
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /SimSun /CIDSystemInfo "
+        b"<< /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor 5 0 R /DW 1000 >>",
+        b"<< /Type /FontDescriptor /FontName /SimSun /Flags 6 /FontBBox [0 -141 996 855] "
+        b"/ItalicAngle 0 /Ascent 859 /Descent -141 /CapHeight 700 /StemV 80 >>",
+    ]
+    kids: list[str] = []
+    for text in pages:
+        lines = [line for line in text.split("\n") if line] or [" "]
+        shows = " T* ".join(f"<{line.encode(codec).hex().upper()}> Tj" for line in lines)
+        stream = f"BT /F1 12 Tf 72 770 Td 16 TL {shows} ET".encode()
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        content = len(objects)
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content} 0 R >>".encode()
+        )
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(out))
+    return path

@@ -448,3 +448,11 @@ def test_pypdf_fallback_reads_what_pdfium_refuses(tmp_path: Path) -> None:
         pdfium.PdfDocument(path)
     assert [s.text for s in loaders.load(path)] == [CHINESE, ENGLISH]
     assert [s.page for s in loaders.load(path)] == [1, 2]
+
+
+@pytest.mark.parametrize("encoding", ["GBK-EUC-H", "UniGB-UCS2-H"])
+def test_predefined_chinese_cmaps_without_tounicode(tmp_path: Path, encoding: str) -> None:
+    """Official-document and OFD-converted PDFs: non-embedded SimSun, no ToUnicode map."""
+    pages = ["关于召开年度工作会议的通知\n各部门：定于下周一召开会议，请准时参加。", "第二页。"]
+    path = docgen.write_predefined_cmap_pdf(tmp_path / "notice.pdf", pages, encoding=encoding)
+    assert [s.text for s in loaders.load(path)] == pages

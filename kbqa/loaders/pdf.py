@@ -260,7 +260,7 @@ def normalize_pdf_text(raw: str) -> str:
     if not filled:
         return ""
     # A "full" line reaches near the typical width of the page's long lines.
-    full = filled[int(0.9 * (len(filled) - 1))] * 0.8
+    full = filled[round(0.9 * (len(filled) - 1))] * 0.8
     paragraphs: list[str] = []
     current = ""
     last_width = 0  # width of the last visual line in `current`
