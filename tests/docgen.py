@@ -281,3 +281,25 @@ def write_predefined_cmap_pdf(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(bytes(out))
     return path
+
+
+def bookmarks_as_actions(source: Path, target: Path) -> Path:
+    """Copy a PDF with each outline entry's /Dest turned into a GoTo action (/A), as Word does."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DictionaryObject, NameObject
+
+    writer = PdfWriter(clone_from=PdfReader(source))
+    item = writer._root_object["/Outlines"].get_object().get("/First")
+    stack = [item] if item is not None else []
+    while stack:
+        node = stack.pop().get_object()
+        if "/Dest" in node:
+            action = DictionaryObject(
+                {NameObject("/S"): NameObject("/GoTo"), NameObject("/D"): node["/Dest"]}
+            )
+            del node[NameObject("/Dest")]
+            node[NameObject("/A")] = action
+        stack.extend(node[key] for key in ("/First", "/Next") if key in node)
+    with target.open("wb") as handle:
+        writer.write(handle)
+    return target

@@ -456,3 +456,10 @@ def test_predefined_chinese_cmaps_without_tounicode(tmp_path: Path, encoding: st
     pages = ["关于召开年度工作会议的通知\n各部门：定于下周一召开会议，请准时参加。", "第二页。"]
     path = docgen.write_predefined_cmap_pdf(tmp_path / "notice.pdf", pages, encoding=encoding)
     assert [s.text for s in loaders.load(path)] == pages
+
+
+def test_pdf_bookmarks_pointing_through_goto_actions(docs: Path, tmp_path: Path) -> None:
+    path = docgen.bookmarks_as_actions(docs / "handbook.pdf", tmp_path / "actions.pdf")
+    assert b"/GoTo" in path.read_bytes() and b"/Dest" not in path.read_bytes()
+    headings = [s.heading for s in loaders.load(path)]
+    assert headings == ["第一章 总则", "第一章 总则", "第二章 假期", "第二章 假期"]
