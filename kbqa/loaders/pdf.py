@@ -148,20 +148,12 @@ def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc, list[float]]:
 
 
 def _pdfium_toc(doc: object) -> _Toc:
-    import pypdfium2.raw as pdfium_c
-
+    # PDFium resolves both /Dest entries and GoTo actions (/A), as Word writes them.
     toc: _Toc = []
     try:
         for bookmark in doc.get_toc():  # type: ignore[attr-defined]
             dest = bookmark.get_dest()
             index = dest.get_index() if dest is not None else None
-            if index is None:
-                # Word and many other writers point bookmarks through a GoTo action, not /Dest.
-                action = pdfium_c.FPDFBookmark_GetAction(bookmark)
-                if action and pdfium_c.FPDFAction_GetType(action) == pdfium_c.PDFACTION_GOTO:
-                    raw_dest = pdfium_c.FPDFAction_GetDest(doc, action)
-                    if raw_dest:
-                        index = pdfium_c.FPDFDest_GetDestPageIndex(doc, raw_dest)
             title = (bookmark.get_title() or "").strip()
             if index is not None and index >= 0 and title:
                 toc.append((index, bookmark.level, title))
