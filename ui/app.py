@@ -110,13 +110,14 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
                 value=start_lang,
                 elem_id="language",
                 scale=0,
-                min_width=200,
+                min_width=220,
+                container=False,
             )
             tr(language, label="language")
 
         with gr.Row():
             # -- knowledge-base panel ----------------------------------------------------
-            with gr.Column(scale=1, min_width=320):
+            with gr.Column(scale=2, min_width=360):
                 tr(gr.Markdown(), value="kb_panel")
                 kb_select = tr(
                     gr.Dropdown(choices=[settings.kb], value=settings.kb, elem_id="kb-select"),
@@ -145,6 +146,7 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
                         interactive=False,
                         wrap=True,
                         elem_id="upload-report",
+                        column_widths=["40%", "22%", "38%"],
                         max_height=220,
                     ),
                     label="upload_report",
@@ -170,10 +172,15 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
                 kb_status = gr.Markdown(elem_id="kb-status")
 
             # -- chat, retrieval, settings -----------------------------------------------
-            with gr.Column(scale=3), gr.Tabs():
+            with gr.Column(scale=5), gr.Tabs():
                 with tr(gr.Tab(id="chat", elem_id="tab-chat"), label="tab_chat"):
                     chatbot = tr(
-                        gr.Chatbot(elem_id="chatbot", height=460, feedback_options=None),
+                        gr.Chatbot(
+                            elem_id="chatbot",
+                            height=460,
+                            feedback_options=None,
+                            buttons=["copy", "copy_all"],
+                        ),
                         label="chatbot",
                     )
                     with gr.Row(equal_height=True):
@@ -464,18 +471,21 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
         def on_ask(
             message: str, history: list[dict[str, Any]] | None, session: Session | None
         ) -> Iterator[list[Any]]:
+            # Outputs: chatbot, question, send, citations, state. While an answer streams the
+            # question box and the button are locked: a second question sent meanwhile would
+            # carry a chat history without the answer still being written.
             session = ensure(session)
             lang_ = session.lang
             message = (message or "").strip()
             if not message:
                 gr.Warning(t(lang_, "empty_question"))
-                yield [gr.skip(), gr.skip(), gr.skip(), session]
+                yield [gr.skip(), gr.skip(), gr.skip(), gr.skip(), session]
                 return
             history = [*(history or []), {"role": "user", "content": message}]
             history.append({"role": "assistant", "content": "…"})
-            no_sources = gr.update(choices=[], value=None)
-            yield [history, "", no_sources, session]
-            streamed = ""
+            locked = gr.update(value="", interactive=False)
+            yield [history, locked, gr.update(interactive=False), no_sources(), session]
+            streamed, sources = "", no_sources()
             try:
                 for kind, value in ask(resources, session, message):
                     if kind == "status" and not streamed:
@@ -485,23 +495,27 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
                         history[-1] = {"role": "assistant", "content": streamed}
                     elif kind == "done":
                         history[-1] = {"role": "assistant", "content": format_answer(value, lang_)}
-                        sources = [(citation_label(c, lang_), c.number) for c in value.citations]
-                        yield [history, gr.skip(), gr.update(choices=sources, value=None), session]
-                        return
+                        choices = [(citation_label(c, lang_), c.number) for c in value.citations]
+                        sources = gr.update(choices=choices, value=None)
+                        break
                     else:
                         continue
-                    yield [history, gr.skip(), gr.skip(), session]
+                    yield [history, gr.skip(), gr.skip(), gr.skip(), session]
             except Exception as error:
                 if not isinstance(error, gr.Error):
                     log.warning("answering failed", exc_info=error)
                 history[-1] = {"role": "assistant", "content": user_message(error, lang_)}
-                yield [history, gr.skip(), no_sources, session]
+            unlocked = gr.update(interactive=True)
+            yield [history, unlocked, gr.update(interactive=True), sources, session]
+
+        def no_sources() -> Any:
+            return gr.update(choices=[], value=None)
 
         gr.on(
             [question.submit, send.click],
             on_ask,
             inputs=[question, chatbot, state],
-            outputs=[chatbot, question, citations, state],
+            outputs=[chatbot, question, send, citations, state],
             concurrency_id="model",
             concurrency_limit=settings.ui.concurrency_limit,
             show_progress="minimal",
@@ -512,6 +526,15 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
             session.reset()
             return [*cleared_chat(), session]
 
+        def on_chatbot_cleared(session: Session | None) -> list[Any]:
+            return on_clear(session)[1:]
+
+        # The chatbot's own trash button clears its display: the history must go with it.
+        chatbot.clear(
+            on_chatbot_cleared,
+            inputs=[state],
+            outputs=[citations, passage, page_note, page_image, state],
+        )
         gr.on(
             [clear.click, clear_too.click],
             on_clear,
@@ -584,7 +607,7 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
             return [session, model_status_text(session)]
 
         gr.on(
-            [model.input, quantize.input, top_k.release, threshold.release, temperature.release],
+            [model.input, quantize.input, top_k.change, threshold.change, temperature.change],
             on_settings,
             inputs=[model, quantize, top_k, threshold, temperature, state],
             outputs=[state, model_status],

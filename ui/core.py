@@ -171,12 +171,33 @@ def _conversation(session: Session, kb: KnowledgeBase, llm: ChatBackend) -> Any:
     key = (session.kb_name, id(kb), id(llm))
     if session.conversation is None or session.conversation_key != key:
         previous, previous_key = session.conversation, session.conversation_key
-        session.conversation = Conversation(kb, llm, session.settings)
+        view = SessionKB(kb, session.settings)
+        session.conversation = Conversation(view, llm, session.settings, preload=False)
         # Another model on the same knowledge base carries on the same conversation.
         if previous is not None and previous_key and previous_key[0] == session.kb_name:
-            session.conversation.history = list(previous.history)
+            session.conversation.turns = list(previous.turns)
         session.conversation_key = key
     return session.conversation
+
+
+class SessionKB:
+    """The shared knowledge base as one session sees it: searches use the session's threshold
+    and mode (the chain calls `kb.search` without them, which would use the base's defaults)."""
+
+    def __init__(self, kb: KnowledgeBase, settings: Settings) -> None:
+        self._kb = kb
+        self._settings = settings
+
+    def search(self, query: str, k: int | None = None, **options: Any) -> list[Hit]:
+        retrieval = self._settings.retrieval
+        if options.get("threshold") is None:
+            options["threshold"] = retrieval.threshold
+        if options.get("mode") is None:
+            options["mode"] = retrieval.mode
+        return self._kb.search(query, k, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kb, name)
 
 
 def citation_label(citation: Citation, lang: str) -> str:
@@ -187,9 +208,11 @@ def citation_label(citation: Citation, lang: str) -> str:
 def format_answer(answer: Answer, lang: str) -> str:
     """The reply as shown in the chat: the answer text, then its sources as a list."""
     text = answer.text.strip()
-    if answer.refused or not answer.citations:
+    # `sources` are the citations the text refers to (all offered ones when it names none).
+    sources = answer.sources
+    if answer.refused or not sources:
         return text
-    lines = [f"- {_md_escape(citation_label(c, lang))}" for c in answer.citations]
+    lines = [f"- {_md_escape(citation_label(c, lang))}" for c in sources]
     return f"{text}\n\n**{t(lang, 'sources')}**\n" + "\n".join(lines)
 
 
