@@ -99,15 +99,19 @@ def _is_latin_sentence_end(text: str, match: re.Match[str]) -> bool:
     dot_at = match.start("latin")
     if text[dot_at] != ".":
         return True  # ! and ? always end a sentence
+    # The word before the dot: Latin letters, digits and inner dots only, and a bounded walk, so
+    # long runs of CJK text with ASCII periods stay linear.
     word_start = dot_at
-    while (
-        word_start > 0 and not text[word_start - 1].isspace() and text[word_start - 1] not in "(（["
+    while word_start > max(0, dot_at - 12) and (
+        text[word_start - 1].isascii()
+        and (text[word_start - 1].isalnum() or text[word_start - 1] == ".")
     ):
         word_start -= 1
-    word = text[word_start:dot_at].lower()
-    if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+    word = text[word_start:dot_at]
+    if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
         return False  # "e.g.", "Dr.", an initial "J."
-    if word.isdigit() and len(word) <= 2 and (word_start == 0 or text[word_start - 1] == "\n"):
+    line_start = word_start == 0 or text[word_start - 1] == "\n"
+    if word.isdigit() and len(word) <= 2 and line_start:
         return False  # a list number "1." at the start of a line
     # The next visible character: a lower-case letter means the sentence goes on ("approx. ten").
     after = match.end()

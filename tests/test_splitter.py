@@ -258,3 +258,16 @@ def test_real_wordpiece_tokenizer_limit() -> None:
     chunks = splitter.split_text(text)
     assert max(count(chunk) for chunk in chunks) <= 254
     assert max(count(chunk) for chunk in chunks) > 200  # chunks are filled, not tiny
+
+
+def test_ascii_periods_in_chinese_text_split_in_linear_time() -> None:
+    text = "它很好.真的很好.是的." * 20_000
+    started = time.perf_counter()
+    sentences = split_sentences(text)
+    assert time.perf_counter() - started < 3
+    assert sentences[:3] == ["它很好.", "真的很好.", "是的."]
+    assert split_sentences("Speed is 10 tokens/s. Next one. J. Smith wrote it.") == [
+        "Speed is 10 tokens/s. ",
+        "Next one. ",
+        "J. Smith wrote it.",
+    ]
