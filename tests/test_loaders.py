@@ -463,3 +463,19 @@ def test_pdf_bookmarks_pointing_through_goto_actions(docs: Path, tmp_path: Path)
     assert b"/GoTo" in path.read_bytes() and b"/Dest" not in path.read_bytes()
     headings = [s.heading for s in loaders.load(path)]
     assert headings == ["第一章 总则", "第一章 总则", "第二章 假期", "第二章 假期"]
+
+
+def test_utf8_with_a_damaged_byte_stays_utf8(tmp_path: Path) -> None:
+    """One bad byte must not send a UTF-8 file to GB18030 (which would garble every character)."""
+    data = (TEXT * 20).encode("utf-8")
+    path = tmp_path / "cut.txt"
+    damaged = data[:200] + b"\xff" + data[200:] + "年".encode()[:2]  # stray byte, cut mid-character
+    path.write_bytes(damaged)
+    text = loaders.load(path)[0].text
+    assert text.startswith(TEXT) and 2 <= text.count("\ufffd") <= 5
+    assert text.replace("\ufffd", "").count("年假十五天") >= 19
+
+
+def test_short_gbk_text(tmp_path: Path) -> None:
+    path = docgen.write_text_file(tmp_path / "hi.txt", "你好", encoding="gbk")
+    assert loaders.load(path)[0].text == "你好"

@@ -116,6 +116,15 @@ def _decode_8bit(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    # UTF-8 with a few damaged bytes (a file cut mid-character, one stray byte) is still UTF-8:
+    # read as GB18030 it would "succeed" and turn every character into another one.
+    lenient = data.decode("utf-8", errors="replace")
+    # GBK read as UTF-8 turns nearly every non-ASCII character into U+FFFD; damaged UTF-8 only a
+    # few among many valid ones.
+    bad = lenient.count("\ufffd")
+    good = sum(1 for char in lenient if ord(char) > 127) - bad
+    if bad * 20 <= good:
+        return lenient
     # Chinese text files are very often GBK/GB18030 (GB18030 is a superset of GBK and GB2312).
     try:
         text = data.decode("gb18030")
