@@ -295,8 +295,8 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
             loaded = resources.loaded_model()
             if loaded == (wanted.model, wanted.quantize):
                 return t(lang_, "model_status_loaded", model=wanted.model, quantize=wanted.quantize)
-            if loaded is None and wanted.model == llm.model:
-                return t(lang_, "model_status_none")
+            if loaded is None:
+                return t(lang_, "model_status_none", model=wanted.model, quantize=wanted.quantize)
             return t(lang_, "model_status_pending", model=wanted.model, quantize=wanted.quantize)
 
         def cleared_chat() -> tuple[Any, ...]:

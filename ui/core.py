@@ -101,18 +101,18 @@ class Resources:
             return self._llm
 
 
-def model_choices(current: str) -> list[str]:
-    """Registry model names for the settings menu, the configured one included."""
-    names: list[str] = []
-    try:
-        from kbqa.llm import catalog
+def model_choices(current: str) -> list[tuple[str, str]]:
+    """(label, name) for each registry model, the configured one included, for the settings menu."""
+    from kbqa.llm.catalog import CATALOG
 
-        names = list(catalog.names())
-    except (ImportError, AttributeError):
-        names = []
-    if current not in names:
-        names.insert(0, current)
-    return names
+    choices = [(f"{spec.name} · {_size(spec.params)}", spec.name) for spec in CATALOG]
+    if current not in {name for _, name in choices}:
+        choices.insert(0, (current, current))
+    return choices
+
+
+def _size(parameters: float) -> str:
+    return f"{parameters / 1e6:.0f}M" if parameters < 1e9 else f"{parameters / 1e9:.1f}B"
 
 
 @dataclass

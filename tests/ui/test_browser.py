@@ -199,6 +199,11 @@ def test_two_sessions_keep_their_own_history(browser, ui_server: Server, artifac
     assert chinese.locator("#chatbot [data-testid='user']").count() == 1
     assert question_en not in chinese.locator("#chatbot").inner_text()
     chinese.screenshot(path=str(artifacts / "04-second-session-chinese.png"), full_page=True)
+
+    english.locator("#clear").click()
+    expect(english.locator("#chatbot [data-testid='user']")).to_have_count(0)
+    expect(english.locator("#citations label")).to_have_count(0)
+    assert chinese.locator("#chatbot [data-testid='user']").count() == 1
     english.context.close()
     chinese.context.close()
 
@@ -218,6 +223,25 @@ def test_retrieval_tab_shows_scored_chunks(browser, ui_server: Server, artifacts
     assert cells[0] == "1" and cells[2] == MANUAL and cells[3] == "4", cells
     assert 0.0 < float(cells[1]) <= 1.0
     page.screenshot(path=str(artifacts / "05-retrieval.png"))
+    page.context.close()
+
+
+def test_settings_apply_to_this_session(browser, ui_server: Server) -> None:
+    from playwright.sync_api import expect
+
+    page = open_app(browser, ui_server)
+    page.get_by_role("tab", name="Settings").click()
+    top_k = page.locator("#top-k input[type=number]")
+    top_k.fill("2")
+    top_k.press("Enter")
+    expect(page.locator("#model-status")).to_contain_text("smollm2", ignore_case=True)
+    page.get_by_role("tab", name="Retrieval").click()
+    box = page.locator("#search-query textarea")
+    box.fill("greenhouse")
+    box.press("Enter")
+    results = page.locator("#search-results")
+    expect(results.locator("[data-testid='cell-1-0']")).to_have_text("2", timeout=30_000)
+    expect(results.locator("[data-testid='cell-2-0']")).to_have_count(0)
     page.context.close()
 
 

@@ -1,0 +1,93 @@
+"""The app's actions without the browser, on a real knowledge base (real embedder, real files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kbqa.chain.types import Answer, Citation
+from kbqa.settings import Settings
+from tests.docgen import write_text_pdf
+from ui.core import (
+    Resources,
+    SessionKB,
+    delete_file,
+    file_rows,
+    format_answer,
+    ingest_uploads,
+    new_session,
+    open_citation,
+    search_rows,
+)
+
+PAGES = [
+    "Cover. The Juniper field guide.",
+    "Birds. The crested tit nests in old pine forests and feeds on spiders.",
+    "鸟类。凤头山雀在古老的松林中筑巢，以蜘蛛为食。",
+]
+
+
+def test_upload_search_cite_and_delete(kbqa_home: Path, tmp_path: Path) -> None:
+    settings = Settings.load()
+    resources = Resources(settings)
+    session = new_session(settings)
+    guide = write_text_pdf(tmp_path / "in" / "野外指南 guide.pdf", PAGES)
+    junk = tmp_path / "in" / "photo.png"
+    junk.write_bytes(b"\x89PNG\r\n")
+    seen: list[tuple[int, int, str]] = []
+
+    rows = ingest_uploads(
+        resources, session, [str(guide), str(junk)], progress=lambda *a: seen.append(a)
+    )
+
+    assert rows[0][:2] == ["photo.png", "rejected"]
+    assert rows[1][:2] == ["野外指南 guide.pdf", "added"]
+    assert seen and seen[-1][:2] == (1, 1)
+    kept = kbqa_home / "uploads" / "default" / "野外指南 guide.pdf"
+    assert kept.read_bytes() == guide.read_bytes()
+    assert file_rows(resources, "default") == [["野外指南 guide.pdf", 3, 3]]
+
+    # Uploading the same file again changes nothing.
+    again = ingest_uploads(resources, session, [str(guide)])
+    assert again == [["野外指南 guide.pdf", "unchanged", "3 chunks"]]
+
+    hits = search_rows(resources, session, "where does the crested tit nest?", None)
+    assert hits[0][2:4] == ["野外指南 guide.pdf", 2]
+
+    session.citations = [
+        Citation(1, "野外指南 guide.pdf", 2, PAGES[1], 0.9, path="野外指南 guide.pdf")
+    ]
+    view = open_citation(resources, session, 1)
+    assert view is not None and view.page is not None
+    assert view.page.marked and view.page.coverage == 1.0
+    assert "page 2 of 3" in view.note
+
+    assert delete_file(resources, session, "野外指南 guide.pdf") == 3
+    assert file_rows(resources, "default") == []
+    assert not kept.exists()
+    assert session.citations == []
+
+
+def test_session_view_applies_its_own_threshold(kbqa_home: Path, tmp_path: Path) -> None:
+    settings = Settings.load()
+    resources = Resources(settings)
+    strict, loose = new_session(settings), new_session(settings)
+    ingest_uploads(resources, strict, [str(write_text_pdf(tmp_path / "g.pdf", PAGES))])
+    strict.settings.retrieval.threshold = 0.99
+    kb = resources.kb("default")
+    assert SessionKB(kb, strict.settings).search("crested tit", 5) == []
+    assert len(SessionKB(kb, loose.settings).search("crested tit", 5)) == 3
+
+
+def test_answer_lists_the_sources_it_cites() -> None:
+    cited = Citation(2, "a_b*.pdf", 4, "text", 0.8)
+    answer = Answer(
+        "q",
+        "q",
+        "It is 42 [2].",
+        citations=[Citation(1, "x.md", None, "t", 0.5), cited],
+        cited=[2],
+    )
+    assert format_answer(answer, "en") == (
+        "It is 42 [2].\n\n**Sources**\n- \\[2\\] a\\_b\\*.pdf · p. 4"
+    )
+    assert format_answer(answer, "zh").endswith("**出处**\n- \\[2\\] a\\_b\\*.pdf · 第 4 页")
