@@ -479,3 +479,24 @@ def test_utf8_with_a_damaged_byte_stays_utf8(tmp_path: Path) -> None:
 def test_short_gbk_text(tmp_path: Path) -> None:
     path = docgen.write_text_file(tmp_path / "hi.txt", "你好", encoding="gbk")
     assert loaders.load(path)[0].text == "你好"
+
+
+def test_big5_traditional_chinese(tmp_path: Path) -> None:
+    """Big5 bytes also decode as GB18030, into nonsense: the loader must not accept that."""
+    text = "員工手冊：每年享有帶薪年假十五天，需要提前兩週申請。繁體中文文件的編碼通常是Big5。"
+    path = docgen.write_text_file(tmp_path / "big5.txt", text, encoding="big5")
+    assert loaders.load(path)[0].text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("員工手冊：每年享有帶薪年假十五天，需要提前兩週申請。繁體中文文件。", "gbk"),
+        ("社員は毎年十五日の有給休暇を取得できます。申請は二週間前までに。", "shift_jis"),
+        ("Café au lait, crème brûlée et déjà vu. Résumé naïve façade.", "latin-1"),
+        ("“Smart quotes” – and a dash… naïve", "cp1252"),
+    ],
+)
+def test_other_legacy_encodings(tmp_path: Path, text: str, encoding: str) -> None:
+    path = docgen.write_text_file(tmp_path / "legacy.txt", text, encoding=encoding)
+    assert loaders.load(path)[0].text == text

@@ -127,17 +127,54 @@ def _decode_8bit(data: bytes) -> str:
         return lenient
     # Chinese text files are very often GBK/GB18030 (GB18030 is a superset of GBK and GB2312).
     try:
-        text = data.decode("gb18030")
-        if looks_like_text(text):
-            return text
+        gb_text: str | None = data.decode("gb18030")
     except UnicodeDecodeError:
-        pass
+        gb_text = None
+    if gb_text is not None and looks_like_text(gb_text) and _mostly_common_simplified(gb_text):
+        return gb_text
+    # Big5 (traditional Chinese), Shift-JIS, Latin-1 ... also decode as GB18030, into rare
+    # characters and kana: let the detector weigh the candidates.
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:1_000_000]).best()
-    if best is None or best.encoding is None:
-        raise LoaderError("binary file, not text")
-    return data.decode(best.encoding, errors="replace")
+    matches = from_bytes(data[:1_000_000])
+    best = matches.best()
+    if best is not None and best.encoding is not None:
+        encoding = best.encoding
+        # Single-byte code pages are near ties on short texts; Windows-1252 (a superset of
+        # Latin-1) is by far the most common of them, so it wins a near tie.
+        western = [m for m in matches if m.encoding == "cp1252"]
+        if _single_byte(encoding) and western and western[0].chaos <= best.chaos + 0.1:
+            encoding = "cp1252"
+        return data.decode(encoding, errors="replace")
+    if gb_text is not None and looks_like_text(gb_text):
+        return gb_text
+    raise LoaderError("binary file, not text")
+
+
+def _single_byte(encoding: str) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name.startswith(
+            ("cp1", "cp8", "cp7", "iso8859", "latin", "mac")
+        )
+    except LookupError:
+        return False
+
+
+def _mostly_common_simplified(text: str) -> bool:
+    """True when nearly all non-ASCII characters are in GB2312 (everyday simplified Chinese)."""
+    sample = [char for char in text[:200_000] if ord(char) > 127][:20_000]
+    if not sample:
+        return True
+    common = 0
+    for char in sample:
+        try:
+            char.encode("gb2312")
+            common += 1
+        except UnicodeEncodeError:
+            pass
+    return common >= 0.9 * len(sample)
 
 
 _LINE_END = re.compile(r"\r\n?|[\u2028\u2029\x85]")
