@@ -500,3 +500,20 @@ def test_big5_traditional_chinese(tmp_path: Path) -> None:
 def test_other_legacy_encodings(tmp_path: Path, text: str, encoding: str) -> None:
     path = docgen.write_text_file(tmp_path / "legacy.txt", text, encoding=encoding)
     assert loaders.load(path)[0].text == text
+
+
+def test_pdf_hyphenated_words_and_wrapped_chinese(tmp_path: Path) -> None:
+    text = (
+        "The knowledge base answers questions about the company handbook using inter-\n"
+        "national standards and well-known practices for retrieval augmented genera-\n"
+        "tion with local models only.\n"
+        "本系统支持中文文档的检索与问答，并且能够正确处理跨行的中文句子，不会在\n"
+        "句子中间插入多余的空格。"
+    )
+    path = docgen.write_text_pdf(tmp_path / "hyphen.pdf", [text])
+    assert loaders.load(path)[0].text == (
+        "The knowledge base answers questions about the company handbook using international "
+        "standards and well-known practices for retrieval augmented generation with local "
+        "models only.\n"
+        "本系统支持中文文档的检索与问答，并且能够正确处理跨行的中文句子，不会在句子中间插入多余的空格。"
+    )

@@ -253,8 +253,10 @@ def normalize_pdf_text(raw: str) -> str:
     CJK without one (Chinese has no spaces between words). A break is kept after a short line
     (a paragraph's last line, a heading) and before a list item, so structure survives.
     """
-    # PDFium marks a hyphen it thinks is a line-break hyphen as \x02 (or \ufffe).
-    text = clean_text(raw.replace("\x02", "-").replace("\ufffe", "-"))
+    # PDFium joins a word hyphenated across lines itself, leaving U+FFFE (older builds: \x02)
+    # where the hyphen and line break were. Restore the visual lines, so line widths are right,
+    # and let _join decide about the hyphen like for any other line.
+    text = clean_text(raw.replace("\ufffe", "-\n").replace("\x02", "-\n"))
     lines = [line.strip() for line in text.split("\n")]
     widths = [display_width(line) for line in lines]
     filled = sorted(width for width in widths if width)
