@@ -5,6 +5,11 @@ Sections. Errors are `LoaderError`s whose message is the reason only (the caller
 "unsupported file type '.xyz' (...)", "empty file", "binary file, not text",
 "encrypted PDF (password required)", "no extractable text (scanned? needs OCR)",
 "corrupt or truncated PDF (...)", ...
+
+Section.heading is the path of headings above the text, joined by " > " ("第一章 > 1.1 范围"):
+PDF outline entries (the nearest bookmark at or before the page), Markdown # and setext
+headings, HTML h1-h6 (the <title> for text before the first heading), Word's Title and
+Heading N styles. Section.page is the 1-based physical page for PDFs, None otherwise.
 """
 
 from __future__ import annotations
