@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 
 class Message(TypedDict):
@@ -21,6 +21,33 @@ class GenerationConfig:
     stop: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass
+class LoadInfo:
+    """How a backend was loaded: shown by `kbqa models --load` and the benchmarks, logged on load."""
+
+    backend: str  # registry key: chatglm, llama, bloom, glm, gguf, openai, llamacpp
+    source: str  # the folder, file, hub name or URL the weights came from
+    runtime: str = ""  # "transformers", "llama.cpp", "http"
+    device: str = "cpu"
+    dtype: str = ""  # compute dtype of the weights that are not quantised
+    quantize: str = "none"  # none, int8, int4 (bitsandbytes or the checkpoint's own code)
+    weights_bytes: int | None = None  # memory the weights take after load
+    load_seconds: float = 0.0
+    chat_format: str = ""  # "tokenizer" or the prompts/chat/ template name
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        weights = f", weights {self.weights_bytes / 2**20:.0f} MiB" if self.weights_bytes else ""
+        quant = f" {self.quantize}" if self.quantize != "none" else ""
+        return (
+            f"{self.backend} via {self.runtime or self.backend} on {self.device}"
+            f" ({self.dtype or '?'}{quant}){weights}, loaded in {self.load_seconds:.1f} s"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
 class ChatBackend(ABC):
     """A loaded chat model. Implementations live beside this file, chosen in `registry.py`."""
 
@@ -28,6 +55,8 @@ class ChatBackend(ABC):
     model_name: str
     #: the model's context window in tokens (prompt + history + answer must fit)
     context_length: int
+    #: how it was loaded (backend, device, precision, weights' memory); set by the loaders
+    info: LoadInfo | None = None
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:
