@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from kbqa.types import Hit
 
@@ -17,16 +17,52 @@ class Citation:
     score: float  # cosine similarity in [0, 1]
     path: str = ""
 
+    def label(self) -> str:
+        """`[1] guide.pdf, p. 3` (no page for formats without pages)."""
+        page = f", p. {self.page}" if self.page is not None else ""
+        return f"[{self.number}] {self.path or self.source}{page}"
+
 
 @dataclass
 class Answer:
     question: str  # as the user asked it
     query: str  # the standalone query used for retrieval (after follow-up rewriting)
     text: str  # the reply as the user reads it, without the source list
-    citations: list[Citation] = field(default_factory=list)  # the sources offered to the model, in [n] order
+    citations: list[Citation] = field(
+        default_factory=list
+    )  # the sources offered to the model, in [n] order
     hits: list[Hit] = field(default_factory=list)  # everything retrieved, best first
     refused: bool = False  # True when the knowledge base did not hold the answer
     language: Literal["zh", "en"] = "en"
+    # Added by the chain (all optional for consumers):
+    cited: list[int] = field(default_factory=list)  # the [n] numbers the text uses, in order
+    rewrite: Literal["none", "llm", "history"] = "none"  # how `query` was made from `question`
+    model_text: str = ""  # the model's own words (without the grounding note); "" when refused
+    note: str = ""  # the grounding note appended to `text` when a check failed (see chain/guard.py)
+    prompt_tokens: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieve, first_token, total
+
+    @property
+    def sources(self) -> list[Citation]:
+        """The citations the text refers to, or all offered ones when it names none."""
+        if not self.cited:
+            return list(self.citations)
+        return [c for c in self.citations if c.number in self.cited]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "query": self.query,
+            "answer": self.text,
+            "refused": self.refused,
+            "language": self.language,
+            "citations": [
+                {"number": c.number, "source": c.source, "page": c.page, "score": round(c.score, 4)}
+                for c in self.citations
+            ],
+            "cited": self.cited,
+            "retrieved": [h.to_json() for h in self.hits],
+        }
 
 
 @dataclass(frozen=True)

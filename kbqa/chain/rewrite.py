@@ -1,0 +1,178 @@
+"""Follow-up questions → a standalone retrieval query.
+
+The peers search with the raw last message, so "它的默认值是多少？" finds nothing about "it". Two
+ways out, chosen by `settings.chain.rewrite`:
+
+- "llm": the model rewrites the follow-up from the history (prompts/rewrite.*.txt). Good with a
+  capable model; a 135M model mostly answers or paraphrases instead (measured: docs/bench/ask.md),
+  so its output is checked and the history method is used when it fails the check.
+- "history": no model call. The pronoun is replaced by the subject named in the previous turn
+  ("它的默认值" → "ChatGLM-6B的默认值") and the previous standalone query's key terms are added, so
+  retrieval sees the subject; the previous answer's sources are also boosted when results merge.
+- "auto" (default): "llm" for models of 1B parameters or more, "history" below.
+
+Every turn gets a standalone query (the previous one is the context for the next), so a chain of
+follow-ups keeps its subject.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from kbqa.chain.language import Language
+from kbqa.chain.prompts import Template
+from kbqa.chain.terms import _HAS_CJK, REFERRING, _jieba_module, has_reference, key_terms, words
+from kbqa.llm.base import ChatBackend, GenerationConfig, Message
+
+Method = Literal["none", "llm", "history"]
+
+_LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*")
+_ZH_PRONOUN = re.compile(r"(它们|它|该模型|这个模型|那个模型|这个|那个|其)")
+_EN_PRONOUN = re.compile(r"\b(it|its|they|them|their|this model|that model|this|that)\b", re.I)
+# Follow-ups with no pronoun but an ellipsis: "BLOOM 呢？", "What about LLaMA-13B?", "And the 65B?".
+_ELLIPSIS = re.compile(r"(呢[？?]?\s*$|^\s*(那|还有|另外)|^\s*(what|how) about\b|^\s*and\b)", re.I)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What rewriting needs to remember of one finished turn."""
+
+    question: str
+    query: str  # its standalone query
+    answer: str
+    sources: tuple[tuple[str, int | None], ...] = ()  # (source, page) of the chunks it cited
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    query: str  # the standalone query used for retrieval
+    question: str  # the question as the model should read it (pronoun resolved when possible)
+    method: Method
+    follow_up: bool
+
+
+def subjects(text: str) -> list[str]:
+    """Names in `text` that a pronoun may point to: model names, organisations, people."""
+    found: list[str] = []
+    for match in _LATIN_NAME.finditer(text):
+        name = match.group(0)
+        # "ChatGLM-6B", "BLOOM", "LLaMA", "Wenda"; not "How", "the" or plain lower-case words.
+        if name.lower() in REFERRING or name.lower() in {"what", "how", "which", "who", "why"}:
+            continue
+        if (
+            any(c.isupper() for c in name[1:])
+            or any(c.isdigit() for c in name)
+            or (name[0].isupper() and match.start() > 0)
+        ):
+            found.append(name)
+    if _HAS_CJK.search(text):
+        import jieba.posseg as posseg  # noqa: F401  (jieba is initialised by _jieba_module)
+
+        _jieba_module()
+        for pair in posseg.cut(text):
+            if pair.flag in {"nr", "nt", "nz", "ns"} and len(pair.word) > 1:
+                found.append(pair.word)
+    return list(dict.fromkeys(found))
+
+
+def is_follow_up(question: str, history: list[Turn]) -> bool:
+    """Whether the question leans on an earlier turn (pronoun, ellipsis, or no subject of its own)."""
+    if not history:
+        return False
+    if has_reference(question) or _ELLIPSIS.search(question):
+        return True
+    # Too few content words to stand alone ("默认值是多少？", "Which option?").
+    return len(key_terms(question)) <= 1 and not subjects(question)
+
+
+def resolve_pronoun(question: str, subject: str, language: Language) -> str:
+    """Put the subject in place of the first pronoun, or in front when there is none."""
+    if language == "zh":
+        resolved, count = _ZH_PRONOUN.subn(subject, question, count=1)
+    else:
+
+        def replace(match: re.Match[str]) -> str:
+            word = match.group(1).lower()
+            return f"{subject}'s" if word in {"its", "their"} else subject
+
+        resolved, count = _EN_PRONOUN.subn(replace, question, count=1)
+    if count:
+        return resolved
+    return f"{subject} {question}" if language == "en" else f"{subject}{question}"
+
+
+def history_rewrite(question: str, history: list[Turn], language: Language) -> Rewrite:
+    """Standalone query without a model: resolve the pronoun, add the earlier turn's key terms."""
+    if not is_follow_up(question, history):
+        return Rewrite(query=question, question=question, method="none", follow_up=False)
+    previous = history[-1]
+    own = {w.lower() for w in words(question)}
+    subject = next((s for s in subjects(previous.query) if s.lower() not in own), None)
+    resolved = resolve_pronoun(question, subject, language) if subject else question
+    resolved_terms = {w.lower() for w in words(resolved)}
+    carried = [t for t in key_terms(previous.query) if t not in resolved_terms]
+    query = " ".join([resolved, *carried]) if carried else resolved
+    return Rewrite(query=query, question=resolved, method="history", follow_up=True)
+
+
+def format_history(history: list[Turn], language: Language, max_turns: int = 3) -> str:
+    user, assistant = ("用户", "助手") if language == "zh" else ("User", "Assistant")
+    lines = []
+    for turn in history[-max_turns:]:
+        lines.append(f"{user}: {turn.question}")
+        # The answer's first line is enough to name the subject; whole answers waste the window.
+        lines.append(
+            f"{assistant}: {turn.answer.strip().splitlines()[0][:200] if turn.answer.strip() else ''}"
+        )
+    return "\n".join(lines)
+
+
+def llm_rewrite(
+    llm: ChatBackend, template: Template, question: str, history: list[Turn], language: Language
+) -> str | None:
+    """The model's standalone version of the question, or None if it is unusable."""
+    messages: list[Message] = template.render(
+        history=format_history(history, language), question=question
+    )
+    config = GenerationConfig(max_new_tokens=48, temperature=0.0, stop=("\n",))
+    text = llm.generate(messages, config).strip().strip('"“”「」').strip()
+    text = re.sub(r"^(standalone question|独立问题|问题|question)\s*[:：]\s*", "", text, flags=re.I)
+    return text if _usable_rewrite(text, question, history) else None
+
+
+def _usable_rewrite(text: str, question: str, history: list[Turn]) -> bool:
+    """A rewrite must be one short question that keeps the follow-up's own terms and gains a subject."""
+    if not text or "\n" in text or len(text) > 3 * len(question) + 80:
+        return False
+    own = key_terms(question)
+    kept = sum(1 for t in own if t in text.lower())
+    if own and kept < max(1, len(own) // 2):
+        return False  # it dropped what the user asked about
+    earlier = {s.lower() for turn in history for s in subjects(turn.query)}
+    return not earlier or any(s in text.lower() for s in earlier) or bool(subjects(text))
+
+
+def rewrite(
+    question: str,
+    history: list[Turn],
+    language: Language,
+    *,
+    mode: str,
+    llm: ChatBackend | None,
+    template: Template | None,
+    llm_capable: bool,
+) -> Rewrite:
+    """The standalone query for `question` given the finished turns before it."""
+    if mode == "off" or not history:
+        return Rewrite(query=question, question=question, method="none", follow_up=False)
+    use_llm = mode == "llm" or (mode == "auto" and llm_capable)
+    # "auto" asks the model only about questions that look like follow-ups (one call saved per
+    # standalone question); "llm" asks it about every question after the first.
+    asked = mode == "llm" or is_follow_up(question, history)
+    if use_llm and asked and llm is not None and template is not None:
+        text = llm_rewrite(llm, template, question, history, language)
+        if text:
+            return Rewrite(query=text, question=text, method="llm", follow_up=True)
+    return history_rewrite(question, history, language)

@@ -1,0 +1,112 @@
+"""Cheap lexical features the chain needs: key terms of a question, n-gram overlap, sentences.
+
+Why lexical: they run in microseconds on any text, with no model, and are exact about names and
+numbers ("ChatGLM-6B", "4096") where the small chat model is weakest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9.\-_+]*[A-Za-z0-9]|[A-Za-z0-9]|[{_CJK}]+")
+_HAS_CJK = re.compile(rf"[{_CJK}]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# Sentence ends: Chinese punctuation, or English . ! ? followed by a space; newlines too.
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])(?=\s)|\n+")
+
+# Words that carry no subject: question words, pronouns, auxiliaries, generic nouns.
+_STOPWORDS = """
+    的 了 是 在 和 与 及 或 等 也 都 就 而 被 把 对 从 中 上 下 为 以 其 这 那 之 吗 呢 吧 啊 呀 么
+    什么 哪些 哪个 哪 如何 怎么 怎样 多少 几 几个 请问 一个 可以 有 没有 多 大 吗 是否 能 会 用 使用
+    它 它们 他 他们 她 该 此 这个 那个 这些 那些 这种 那种 其中 分别 还 又 呢 请 告诉 我 你 我们 一下
+    a an the of to in on for and or is are was were be been being by with as at it its it's this
+    that these those they them their what which who whom whose how many much does do did can could
+    should would will from about there here has have had not no yes than then so if also any some
+    i you we me my your our tell please one ones same other else more most
+"""
+STOPWORDS = frozenset(_STOPWORDS.split())
+
+# Words that mark a follow-up leaning on an earlier turn.
+_REFERRING = """
+    它 它们 它的 他 他们 其 该 这个 那个 这些 那些 这 那 此 上述 前者 后者 呢 还有 另外 同样
+    it its it's they them their theirs this that these those former latter one ones same also
+    too either another other else
+"""
+REFERRING = frozenset(_REFERRING.split())
+
+_jieba_lock = threading.Lock()
+_jieba = None
+
+
+def _jieba_module():
+    global _jieba
+    with _jieba_lock:
+        if _jieba is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            jieba.initialize()
+            _jieba = jieba
+    return _jieba
+
+
+def words(text: str) -> list[str]:
+    """Words of `text`, lower-cased: Latin/number runs as they are, Chinese runs cut by jieba."""
+    out: list[str] = []
+    for run in _TOKEN.findall(text):
+        if _HAS_CJK.search(run):
+            out.extend(w for w in _jieba_module().lcut(run) if w.strip())
+        else:
+            out.append(run.lower())
+    return out
+
+
+def key_terms(text: str) -> list[str]:
+    """Content words of `text` in order, without stopwords or duplicates.
+
+    English plurals lose their "s" so that substring matching finds both forms ("parameter" is in
+    "parameters"); the adjective after "how" is part of the question, not its subject ("how large").
+    """
+    seen: list[str] = []
+    previous = ""
+    for word in words(text):
+        after_how, previous = previous == "how", word
+        if word in STOPWORDS or after_how:
+            continue
+        if len(word) == 1 and not word.isdigit() and not _HAS_CJK.search(word):
+            continue
+        if len(word) > 4 and word.isalpha() and word.isascii() and word.endswith("s"):
+            word = word[:-1]
+        if word not in seen:
+            seen.append(word)
+    return seen
+
+
+def has_reference(text: str) -> bool:
+    """Whether the text uses a word that points back to an earlier turn."""
+    return any(word in REFERRING for word in words(text))
+
+
+def char_ngrams(text: str) -> set[str]:
+    """Overlap units: Chinese character bigrams (and single characters) plus Latin words."""
+    grams: set[str] = set()
+    for run in _TOKEN.findall(text):
+        if _HAS_CJK.search(run):
+            grams.update(run)
+            grams.update(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            grams.add(run.lower())
+    return grams - STOPWORDS
+
+
+def numbers(text: str) -> list[str]:
+    """Numbers written in `text` ("62", "6.2", "32000", "1,024"), commas removed."""
+    return [n.replace(",", "") for n in _NUMBER.findall(text)]
+
+
+def sentences(text: str) -> list[str]:
+    """The text cut into sentences (Chinese and English punctuation, line breaks)."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
