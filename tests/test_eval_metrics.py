@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from kbqa.chain.prompts import Template, bundled_prompt_dir
 from kbqa.eval.dataset import Prediction, Question, RetrievedChunk
 from kbqa.eval.metrics import (
-    PROMPTS_DIR,
     answer_matches,
     chunk_hits,
     compute_metrics,
@@ -163,20 +163,22 @@ def test_answers_are_not_refusals(text: str) -> None:
 def test_refusal_prompt_files_are_accepted_verbatim(tmp_path: Path) -> None:
     # A phrasing no built-in pattern knows, with a placeholder, as a user's prompt_dir holds it.
     (tmp_path / "refusal.en.txt").write_text(
-        "Nothing on {question} in your files, sorry.\n", encoding="utf-8"
+        "[system]\nignored\n[user]\nNothing on {question} in your files, sorry.\n",
+        encoding="utf-8",
     )
     reply = "Nothing on  the GPU price in your files,\nsorry."
     assert not is_refusal(reply, "en")
     assert is_refusal(reply, "en", prompt_dirs=[tmp_path])
+    assert not is_refusal("ignored", "en", prompt_dirs=[tmp_path])  # only the reply part counts
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_the_chains_own_refusal_sentences_are_refusals(lang: str) -> None:
-    path = PROMPTS_DIR / f"refusal.{lang}.txt"
+    path = bundled_prompt_dir() / f"refusal.{lang}.txt"
     if not path.is_file():
         pytest.skip(f"{path} not written yet")
-    text = path.read_text(encoding="utf-8").replace("{question}", "X").strip()
-    assert is_refusal(text, lang)
+    reply = Template.load(path).render(question="X")[-1]["content"]
+    assert is_refusal(reply, lang)
 
 
 # --- reports ------------------------------------------------------------------------------------

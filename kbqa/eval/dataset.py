@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from kbqa.chain.language import detect_language
 from kbqa.errors import KBQAError
 from kbqa.types import Hit
 
@@ -150,11 +151,6 @@ def _page(obj: dict[str, Any], where: str) -> int | None:
     return page
 
 
-def _guess_lang(text: str) -> str:
-    # Only when 'lang' is absent: any CJK ideograph makes it Chinese.
-    return "zh" if any("\u4e00" <= char <= "\u9fff" for char in text) else "en"
-
-
 def parse_question(obj: Any, where: str = "") -> Question:
     """Validate one question object; `where` ("file:line") prefixes error messages."""
     if not isinstance(obj, dict):
@@ -168,7 +164,7 @@ def parse_question(obj: Any, where: str = "") -> Question:
     kind = obj.get("kind") or ("multi-turn" if turns else "fact")
     if kind not in KINDS:
         raise _fail(where, f"'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
-    lang = _string(obj, "lang", where, required=False) or _guess_lang(question)
+    lang = _string(obj, "lang", where, required=False) or detect_language(question)
     answers = _string_list(obj, "answers", where)
     doc = _string(obj, "doc", where, required=False)
     page = _page(obj, where)
@@ -295,9 +291,12 @@ def _write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.writelines(_line(row) for row in rows)
     return path
+
+
+def _line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"
 
 
 def write_questions(path: str | os.PathLike[str], questions: Iterable[Question]) -> Path:
@@ -311,4 +310,4 @@ def write_predictions(path: str | os.PathLike[str], predictions: Iterable[Predic
 
 def prediction_line(prediction: Prediction) -> str:
     """One prediction as a JSONL line, for callers that append as they go."""
-    return json.dumps(prediction.to_json(), ensure_ascii=False) + "\n"
+    return _line(prediction.to_json())

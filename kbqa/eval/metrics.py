@@ -25,12 +25,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from kbqa.errors import KBQAError
 from kbqa.eval.dataset import KINDS, LANGS, Prediction, Question, RetrievedChunk
 
 MRR_CUTOFF = 10
 DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
-# The chain's own refusal sentences; read at call time because another part of kbqa owns them.
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -188,45 +187,51 @@ _EN_REFUSALS = [
     ),
 ]
 
-_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-_MIN_FRAGMENT = 6  # shorter template pieces ("Sources:") are too common to mean a refusal
+_SLOT = "\x00"  # stands in for {question} etc. while a refusal template is split into literals
+_MIN_FRAGMENT = 6  # a shorter refusal text is too common a string to mean a refusal
 
 
 @lru_cache(maxsize=32)
-def _refusal_templates(path: str, mtime_ns: int) -> tuple[tuple[str, ...], ...]:
-    """Each non-empty line of a refusal prompt file, as its normalised literal fragments
-    (split at {placeholders}); a reply containing all of a line's fragments, in order, refuses."""
+def _refusal_template(path: str, mtime_ns: int) -> tuple[str, ...]:
+    """The chain's refusal reply from one template file, as its normalised literal pieces (split
+    at its placeholders); a reply containing all pieces, in order, is that refusal."""
+    from kbqa.chain.prompts import Template
+
     del mtime_ns  # part of the cache key only: an edited file is read again
     try:
-        content = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        # The chain's own parser and placeholder rules, so "the exact content" means the same here.
+        template = Template.load(Path(path))
+        text = template.render(context=_SLOT, question=_SLOT, history=_SLOT)[-1]["content"]
+    except (KBQAError, UnicodeDecodeError):
         return ()
-    templates: list[tuple[str, ...]] = []
-    for line in content.splitlines():
-        fragments = tuple(
-            piece
-            for piece in (normalize(part).casefold() for part in _PLACEHOLDER.split(line))
-            if piece
-        )
-        if fragments and sum(len(piece) for piece in fragments) >= _MIN_FRAGMENT:
-            templates.append(fragments)
-    return tuple(templates)
+    pieces = tuple(piece for piece in (normalize(p).casefold() for p in text.split(_SLOT)) if piece)
+    return pieces if sum(map(len, pieces)) >= _MIN_FRAGMENT else ()
+
+
+def _bundled_prompt_dirs() -> list[Path]:
+    from kbqa.chain.prompts import bundled_prompt_dir
+
+    try:
+        return [bundled_prompt_dir()]
+    except KBQAError:  # prompts/ not written (yet): the patterns still apply
+        return []
 
 
 def refusal_templates(
     prompt_dirs: Iterable[str | os.PathLike[str]] = (),
 ) -> list[tuple[str, ...]]:
-    """The refusal sentences of prompts/refusal.{zh,en}.txt (and of `prompt_dirs`, e.g. a user's
-    `chain.prompt_dir`), whichever exist now."""
+    """The refusal replies of `refusal.{zh,en}.txt` in `prompt_dirs` (e.g. a user's
+    `chain.prompt_dir`) and in kbqa's bundled prompts/, whichever exist now."""
     templates: list[tuple[str, ...]] = []
-    for folder in (*prompt_dirs, PROMPTS_DIR):
-        for lang in ("zh", "en"):
-            path = Path(folder) / f"refusal.{lang}.txt"
+    for folder in (*map(Path, prompt_dirs), *_bundled_prompt_dirs()):
+        for lang in LANGS:
+            path = folder / f"refusal.{lang}.txt"
             try:
                 mtime = path.stat().st_mtime_ns
             except OSError:
                 continue
-            templates.extend(_refusal_templates(str(path), mtime))
+            if pieces := _refusal_template(str(path), mtime):
+                templates.append(pieces)
     return templates
 
 
