@@ -252,22 +252,18 @@ def is_refusal(
 ) -> bool:
     """True when `text` says the knowledge base does not hold the answer.
 
-    Recognises common phrasings in Chinese and English and the exact sentences of the chain's
-    refusal prompts. Both languages are always tried (a small model may reply in the other
-    language); `lang` only decides which is tried first.
+    Recognises common phrasings in Chinese and English and the exact replies of the chain's
+    refusal templates. `lang` is the question's language; the phrasings of both languages count
+    whatever it is, because a small model sometimes replies in the other language.
     """
     if not text.strip():
         return False
     nfkc = unicodedata.normalize("NFKC", text)
     compact = _WHITESPACE.sub("", nfkc)  # Chinese phrasings, whatever spacing the model used
     spaced = _WHITESPACE.sub(" ", nfkc).lower()
-    checks = [
-        lambda: any(p.search(compact) for p in _ZH_REFUSALS),
-        lambda: any(p.search(spaced) for p in _EN_REFUSALS),
-    ]
-    if lang == "en":
-        checks.reverse()
-    if any(check() for check in checks):
+    if any(p.search(compact) for p in _ZH_REFUSALS):
+        return True
+    if any(p.search(spaced) for p in _EN_REFUSALS):
         return True
     folded = compact.casefold()
     return any(_contains_in_order(folded, t) for t in refusal_templates(prompt_dirs))
