@@ -25,6 +25,7 @@ from kbqa.chain.citations import attribute, cited_numbers, iter_with_markers, ma
 from kbqa.chain.guard import check_reply, guard_note, stop_on_repeat
 from kbqa.chain.language import detect_language
 from kbqa.chain.prompts import PromptSet
+from kbqa.chain.relevance import judge
 from kbqa.chain.retrieve import retrieve
 from kbqa.chain.rewrite import Turn, rewrite
 from kbqa.chain.types import Answer, AnswerEvent
@@ -146,17 +147,18 @@ class Conversation:
     def add_turn(self, question: str, answer: str, query: str | None = None) -> None:
         """Add an earlier exchange (from a saved chat or another interface) to the history."""
         language = detect_language(question)
-        if query is None:
-            query = rewrite(
-                question,
-                self.turns,
-                language,
-                mode="history",
-                llm=None,
-                template=None,
-                llm_capable=False,
-            ).query
-        self.turns.append(Turn(question=question, query=query, answer=answer))
+        rewritten = rewrite(
+            question,
+            self.turns,
+            language,
+            mode="history",
+            llm=None,
+            template=None,
+            llm_capable=False,
+        )
+        query = query or rewritten.query
+        resolved = rewritten.question
+        self.turns.append(Turn(question=question, query=query, answer=answer, resolved=resolved))
         self._trim()
 
     def _trim(self) -> None:
@@ -215,11 +217,13 @@ class Conversation:
             hits=hits,
             language=language,
             rewrite=rewritten.method,
+            resolved=rewritten.question,
         )
         yield AnswerEvent("retrieved", answer=answer)
 
-        best = max((hit.score for hit in hits), default=0.0)
-        if best < settings.chain.min_similarity:
+        relevance = judge(rewritten.question, hits, settings.chain.min_similarity)
+        answer.refusal_reason = relevance.reason
+        if not relevance.relevant:
             # Nothing relevant enough: say so in the question's language, without the model.
             answer.refused = True
             answer.text = self.prompts.refusal(language).strip()
@@ -290,7 +294,13 @@ class Conversation:
     def _remember(self, answer: Answer) -> None:
         sources = tuple(dict.fromkeys((c.source, c.page) for c in answer.sources))
         self.turns.append(
-            Turn(question=answer.question, query=answer.query, answer=answer.text, sources=sources)
+            Turn(
+                question=answer.question,
+                query=answer.query,
+                answer=answer.text,
+                sources=sources,
+                resolved=answer.resolved,
+            )
         )
         self.answers.append(answer)
         self._trim()

@@ -23,12 +23,34 @@ from typing import Literal
 
 from kbqa.chain.language import Language
 from kbqa.chain.prompts import Template
+from kbqa.chain.relevance import names
 from kbqa.chain.terms import _HAS_CJK, REFERRING, _jieba_module, has_reference, key_terms, words
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
 
 Method = Literal["none", "llm", "history"]
 
-_LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*")
+_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9.\-_]*(?:\s+[A-Za-z0-9][A-Za-z0-9.\-_]*)*")
+_CAPITALISED_RUN = re.compile(r"[A-Z][A-Za-z0-9\-]*(?:\s+[A-Z][A-Za-z0-9\-]*)*")
+_QUESTION_WORDS = frozenset(
+    [
+        "what",
+        "how",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "when",
+        "where",
+        "is",
+        "are",
+        "does",
+        "do",
+        "did",
+        "can",
+        "tell",
+    ]
+)
+_PROPER = frozenset({"nr", "nt", "nz", "ns"})
 _ZH_PRONOUN = re.compile(r"(它们|它|该模型|这个模型|那个模型|这个|那个|其)")
 _EN_PRONOUN = re.compile(r"\b(it|its|they|them|their|this model|that model|this|that)\b", re.I)
 # Follow-ups with no pronoun but an ellipsis: "BLOOM 呢？", "What about LLaMA-13B?", "And the 65B?".
@@ -43,6 +65,7 @@ class Turn:
     query: str  # its standalone query
     answer: str
     sources: tuple[tuple[str, int | None], ...] = ()  # (source, page) of the chunks it cited
+    resolved: str = ""  # its standalone wording (pronoun resolved); "" = the question itself
 
 
 @dataclass(frozen=True)
@@ -54,27 +77,38 @@ class Rewrite:
 
 
 def subjects(text: str) -> list[str]:
-    """Names in `text` that a pronoun may point to: model names, organisations, people."""
-    found: list[str] = []
-    for match in _LATIN_NAME.finditer(text):
-        name = match.group(0)
-        # "ChatGLM-6B", "BLOOM", "LLaMA", "Wenda"; not "How", "the" or plain lower-case words.
-        if name.lower() in REFERRING or name.lower() in {"what", "how", "which", "who", "why"}:
-            continue
-        if (
-            any(c.isupper() for c in name[1:])
-            or any(c.isdigit() for c in name)
-            or (name[0].isupper() and match.start() > 0)
-        ):
-            found.append(name)
-    if _HAS_CJK.search(text):
-        import jieba.posseg as posseg  # noqa: F401  (jieba is initialised by _jieba_module)
+    """Names in `text` that a pronoun may point to, most specific first.
+
+    Identifiers ("LLaMA-7B", "webhooks.max_attempts", "B 线") come first, then runs of Latin words
+    in Chinese text ("orreryctl node drain") or capitalised words in English ("Hollin Ridge
+    Observatory"), then Chinese proper nouns found by jieba ("青岚大学").
+    """
+    found: list[str] = list(names(text))
+    cjk = bool(_HAS_CJK.search(text))
+    if cjk:
+        found += [m.group(0).strip() for m in _LATIN_RUN.finditer(text)]
+    else:
+        for match in _CAPITALISED_RUN.finditer(text):
+            words_ = match.group(0).split()
+            if match.start() == 0 or text[: match.start()].rstrip().endswith((".", "?", "!")):
+                words_ = words_[1:]  # the sentence's first word is capitalised anyway
+            while words_ and words_[0].lower() in _QUESTION_WORDS:
+                words_ = words_[1:]
+            if words_:
+                found.append(" ".join(words_))
+    if cjk:
+        import jieba.posseg as posseg
 
         _jieba_module()
-        for pair in posseg.cut(text):
-            if pair.flag in {"nr", "nt", "nz", "ns"} and len(pair.word) > 1:
-                found.append(pair.word)
-    return list(dict.fromkeys(found))
+        found += [p.word for p in posseg.cut(text) if p.flag in _PROPER and len(p.word) > 1]
+    # Drop a candidate contained in an earlier, longer one ("BLOOM" after "BLOOM-176B").
+    kept: list[str] = []
+    for name in dict.fromkeys(n for n in found if n):
+        if name.lower() in REFERRING or name.lower() in _QUESTION_WORDS:
+            continue
+        if not any(name in other for other in kept):
+            kept.append(name)
+    return kept
 
 
 def is_follow_up(question: str, history: list[Turn]) -> bool:
@@ -90,7 +124,10 @@ def is_follow_up(question: str, history: list[Turn]) -> bool:
 def resolve_pronoun(question: str, subject: str, language: Language) -> str:
     """Put the subject in place of the first pronoun, or in front when there is none."""
     if language == "zh":
-        resolved, count = _ZH_PRONOUN.subn(subject, question, count=1)
+        # A space keeps jieba from gluing a Latin name to the next word ("ChatGLM-6B 的词表").
+        spaced = f"{subject} " if subject[-1:].isascii() else subject
+        resolved, count = _ZH_PRONOUN.subn(lambda _: spaced, question, count=1)
+        resolved = re.sub(r" (?=[，。？！、：；,.?!])", "", resolved)
     else:
 
         def replace(match: re.Match[str]) -> str:
@@ -100,7 +137,7 @@ def resolve_pronoun(question: str, subject: str, language: Language) -> str:
         resolved, count = _EN_PRONOUN.subn(replace, question, count=1)
     if count:
         return resolved
-    return f"{subject} {question}" if language == "en" else f"{subject}{question}"
+    return f"{subject} {question}"
 
 
 def history_rewrite(question: str, history: list[Turn], language: Language) -> Rewrite:
@@ -108,11 +145,23 @@ def history_rewrite(question: str, history: list[Turn], language: Language) -> R
     if not is_follow_up(question, history):
         return Rewrite(query=question, question=question, method="none", follow_up=False)
     previous = history[-1]
+    before = previous.resolved or previous.question
+    own_subjects = subjects(question)
     own = {w.lower() for w in words(question)}
-    subject = next((s for s in subjects(previous.query) if s.lower() not in own), None)
-    resolved = resolve_pronoun(question, subject, language) if subject else question
+    subject = next((s for s in subjects(before) if s.lower() not in own), None)
+    pronoun = _ZH_PRONOUN.search(question) or _EN_PRONOUN.search(question)
+    if own_subjects and subject and subject in before and not pronoun:
+        # "BLOOM 呢？" after "ChatGLM-6B 有多少层？": the earlier question about the new subject.
+        resolved = before.replace(subject, own_subjects[0])
+    elif subject:
+        resolved = resolve_pronoun(question, subject, language)
+    else:
+        resolved = question
     resolved_terms = {w.lower() for w in words(resolved)}
     carried = [t for t in key_terms(previous.query) if t not in resolved_terms]
+    if own_subjects and subject:
+        # The old subject is not what the user asks about now.
+        carried = [t for t in carried if t not in {w.lower() for w in words(subject)}]
     query = " ".join([resolved, *carried]) if carried else resolved
     return Rewrite(query=query, question=resolved, method="history", follow_up=True)
 

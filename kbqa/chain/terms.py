@@ -11,7 +11,8 @@ import re
 import threading
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9.\-_+]*[A-Za-z0-9]|[A-Za-z0-9]|[{_CJK}]+")
+_LATIN = "A-Za-z0-9\u00c0-\u024f"  # ASCII and accented Latin letters ("café")
+_TOKEN = re.compile(rf"[{_LATIN}][{_LATIN}.\-_+]*[{_LATIN}]|[{_LATIN}]|[{_CJK}]+")
 _HAS_CJK = re.compile(rf"[{_CJK}]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Sentence ends: Chinese punctuation, or English . ! ? followed by a space; newlines too.

@@ -37,8 +37,10 @@ class Answer:
     # Added by the chain (all optional for consumers):
     cited: list[int] = field(default_factory=list)  # the [n] numbers the text uses, in order
     rewrite: Literal["none", "llm", "history"] = "none"  # how `query` was made from `question`
+    resolved: str = ""  # the question as the model read it (a follow-up made standalone)
     model_text: str = ""  # the model's own words (without the grounding note); "" when refused
     note: str = ""  # the grounding note appended to `text` when a check failed (see chain/guard.py)
+    refusal_reason: str = ""  # why the knowledge base was judged not to hold the answer
     prompt_tokens: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieve, first_token, total
 

@@ -69,7 +69,15 @@ def run_retrieval(
             )
             # No answer in this mode: the earlier turn's sources are what it retrieved best.
             sources = tuple(dict.fromkeys((h.source, h.page) for h in hits[:1]))
-            turns.append(Turn(question=text, query=rewritten.query, answer="", sources=sources))
+            turns.append(
+                Turn(
+                    question=text,
+                    query=rewritten.query,
+                    answer="",
+                    sources=sources,
+                    resolved=rewritten.question,
+                )
+            )
         prediction = Prediction.from_hits(question.id, hits)
         if on_item:
             on_item(

@@ -1,0 +1,82 @@
+"""Is anything retrieved relevant enough to answer from? Decides the refusal, before any model.
+
+Two tests, both cheap:
+
+1. The cut-off, `settings.chain.min_similarity`: the best hit's cosine similarity to the query
+   must reach it. This catches questions about nothing in the knowledge base.
+2. Names: every name the question hinges on (an identifier with a digit, dot, underscore or inner
+   capital: "GPT-4", "INT2", "auth.password_max_age", "LLaMA 2", "OG-900"; a line letter such as
+   "C 线") must occur in some retrieved passage. Embedders score "How many parameters does GPT-4
+   have?" as close to the LLaMA page as a real LLaMA question (cosine 0.82-0.90 for e5-small), so
+   the cut-off alone cannot tell "nearby topic" from "answer present"; an exact name that appears
+   nowhere can. No number to tune here.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from kbqa.types import Hit
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*")
+# A capitalised name followed by a version number: "LLaMA 2", "Severity 2", "ChatGLM 3".
+_NAME_NUMBER = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)\s+(\d+(?:\.\d+)?)\b(?![.\d%])")
+# A single capital letter naming a line, grade or zone in Chinese text: "C 线", "B 区".
+_LETTER_CJK = re.compile(rf"(?<![A-Za-z0-9])([A-Z])\s*([{_CJK}])")
+_SEPARATORS = re.compile(r"[\s\-_/]+")
+
+
+def _normal(text: str) -> str:
+    return _SEPARATORS.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def names(question: str) -> list[str]:
+    """The names `question` hinges on (see the module docstring), in order."""
+    found: list[str] = []
+    for match in _NAME.finditer(question):
+        name = match.group(0)
+        inner_capital = any(c.isupper() for c in name[1:])
+        if any(c.isdigit() for c in name) or any(c in "._" for c in name) or inner_capital:
+            found.append(name)
+    for match in _NAME_NUMBER.finditer(question):
+        found.append(f"{match.group(1)} {match.group(2)}")
+    for match in _LETTER_CJK.finditer(question):
+        found.append(f"{match.group(1)} {match.group(2)}")
+    return list(dict.fromkeys(found))
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    parts = [re.escape(part) for part in _normal(name).split(" ")]
+    return re.compile(r"(?<![a-z0-9])" + r"\s*".join(parts) + r"(?![a-z0-9])")
+
+
+def missing_names(question: str, texts: Iterable[str]) -> list[str]:
+    """The question's names that occur in none of `texts`."""
+    corpus = [_normal(text) for text in texts]
+    return [n for n in names(question) if not any(_pattern(n).search(t) for t in corpus)]
+
+
+@dataclass(frozen=True)
+class Relevance:
+    best: float  # the best hit's cosine similarity
+    missing: list[str] = field(default_factory=list)  # names found in no retrieved passage
+    relevant: bool = False
+
+    @property
+    def reason(self) -> str:
+        if self.relevant:
+            return ""
+        if self.missing:
+            return f"not in the retrieved passages: {', '.join(self.missing)}"
+        return f"best similarity {self.best:.3f} below the cut-off"
+
+
+def judge(question: str, hits: list[Hit], min_similarity: float) -> Relevance:
+    best = max((hit.score for hit in hits), default=0.0)
+    missing = missing_names(question, (hit.text for hit in hits)) if hits else []
+    relevant = bool(hits) and best >= min_similarity and not missing
+    return Relevance(best=best, missing=missing, relevant=relevant)
