@@ -252,6 +252,7 @@ class Conversation:
         )
         answer.citations = make_citations(item.hit for item in prompt.items)
         answer.prompt_tokens = prompt.tokens
+        answer.messages = [dict(m) for m in prompt.messages]
         config = GenerationConfig(
             max_new_tokens=max_new,
             temperature=settings.llm.temperature,
@@ -260,15 +261,27 @@ class Conversation:
             stop=("\n\n",) if small else (),
         )
         count = len(prompt.items)
-        pieces: Iterator[str] = llm.stream(prompt.messages, config)
+        generated = llm.stream(prompt.messages, config)
+        pieces: Iterator[str] = generated
         if small:
-            pieces = stop_on_repeat(pieces)
+
+            def keep_going(text: str) -> bool:
+                return check_reply(text, rewritten.question, prompt.items, language).ok
+
+            pieces = stop_on_repeat(pieces, keep_going=keep_going)
         reply: list[str] = []
-        for text in iter_with_markers(pieces, count):
-            if not reply:
-                timings["first_token"] = time.perf_counter() - started
-            reply.append(text)
-            yield AnswerEvent("token", text=text)
+        try:
+            for text in iter_with_markers(pieces, count):
+                if not reply:
+                    timings["first_token"] = time.perf_counter() - started
+                reply.append(text)
+                yield AnswerEvent("token", text=text)
+        finally:
+            # Stops the backend's generation thread when a check ended the reply early, or when
+            # the caller stopped reading.
+            close = getattr(generated, "close", None)
+            if close:
+                close()
         model_text = "".join(reply)
         tail = ""
         if small:

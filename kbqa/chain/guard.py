@@ -1,7 +1,8 @@
 """Checks on the model's reply, for models small enough to invent things.
 
 - Repetition: small models loop ("共有 28 层。共有 28 层。..."); generation stops at the first
-  sentence that repeats an earlier one.
+  sentence that repeats an earlier one, and also after the first sentence that fails the checks
+  below (what follows a wrong sentence from a 135M model is rarely better, and costs seconds).
 - Grounding: a number in the reply that is in neither the quoted context nor the question was made
   up (SmolLM2-135M does this). Wrong language, an empty reply, or one sharing no words with the
   context are failures too. The reply already streamed stays as it is (the reader saw it), and a
@@ -12,39 +13,74 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kbqa.chain.context import ContextItem, sentence_scores
 from kbqa.chain.language import Language, detect_language
 from kbqa.chain.terms import char_ngrams, numbers
 
-_SENTENCE_DONE = re.compile(r"[。！？!?\n]|\.(?=\s)")
+
+def _key(text: str) -> str:
+    return re.sub(r"\W+", "", text.lower())
 
 
-def stop_on_repeat(pieces: Iterable[str], min_chars: int = 8) -> Iterator[str]:
-    """Pass pieces through until a finished sentence repeats an earlier one."""
-    seen: set[str] = set()
-    current = ""
+def stop_on_repeat(
+    pieces: Iterable[str],
+    min_chars: int = 5,
+    keep_going: Callable[[str], bool] | None = None,
+) -> Iterator[str]:
+    """Pass the text through until a sentence repeats an earlier one; the repeat is not shown.
+
+    Text that could be the start of a repeat (it matches the beginning of an earlier sentence) is
+    held back until it either diverges (then it is released) or completes the repeat (then
+    generation stops and it is dropped). `keep_going(text_so_far)`, if given, is asked after each
+    sentence: False stops generation there (a reply that already went wrong need not go on).
+    """
+    done: set[str] = set()
+    current = ""  # the unfinished sentence
+    held = ""  # the part of it not yet released
+    shown: list[str] = []
     for piece in pieces:
-        yield piece
-        current += piece
-        parts = _SENTENCE_DONE.split(current)
-        for sentence in parts[:-1]:
-            key = re.sub(r"\W+", "", sentence.lower())
-            if len(key) >= min_chars:
-                if key in seen:
-                    return
-                seen.add(key)
-        current = parts[-1]
+        out: list[str] = []
+        stop = False
+        for char in piece:
+            current += char
+            key = _key(current)
+            # An English "." ends a sentence at the space after it (so "6.7" is not cut).
+            ends = char in "。！？!?\n" or (char.isspace() and current[-2:-1] == ".")
+            if ends:
+                if len(key) >= min_chars and key in done:
+                    stop = True
+                    break
+                if key:
+                    done.add(key)
+                out.append(held + char)
+                held = current = ""
+                if keep_going is not None and not keep_going("".join(shown + out)):
+                    stop = True
+                    break
+            elif key and any(d.startswith(key) for d in done):
+                held += char
+            else:
+                out.append(held + char)
+                held = ""
+        text = "".join(out)
+        if text:
+            shown.append(text)
+            yield text
+        if stop:
+            return
+    if held and _key(current) not in done:
+        yield held
 
 
 @dataclass
 class Check:
     unsupported_numbers: list[str] = field(default_factory=list)
     wrong_language: bool = False
-    empty: bool = False
-    off_context: bool = False
+    empty: bool = False  # nothing, or only the question repeated back
+    off_context: bool = False  # most of what it adds to the question is not in the context
 
     @property
     def ok(self) -> bool:
@@ -53,19 +89,29 @@ class Check:
         )
 
 
+def _units(text: str) -> set[str]:
+    """Chinese character bigrams and Latin words: what "saying the same thing" is measured in."""
+    return {g for g in char_ngrams(text) if len(g) > 1 or g.isdigit()}
+
+
+# The share of a reply's own words (those not in the question) that must come from the context.
+MIN_SUPPORT = 0.6
+
+
 def check_reply(reply: str, question: str, items: list[ContextItem], language: Language) -> Check:
     context = " ".join(item.text for item in items) + " " + " ".join(i.hit.text for i in items)
     known = set(numbers(context)) | set(numbers(question))
-    # Citation markers are numbers too, but not claims.
-    claims = numbers(re.sub(r"\[\d{1,3}\]", " ", reply))
+    body = re.sub(r"\[\d{1,3}\]", " ", reply)  # citation markers are numbers, but not claims
+    claims = numbers(body)
     check = Check()
     check.unsupported_numbers = sorted({n for n in claims if n not in known}, key=claims.index)
-    stripped = reply.strip()
-    check.empty = not stripped
-    if stripped:
-        check.wrong_language = detect_language(stripped) != language
-        grams = char_ngrams(stripped)
-        check.off_context = bool(grams) and not (grams & char_ngrams(context))
+    added = _units(body) - _units(question)
+    check.empty = not added
+    if body.strip():
+        check.wrong_language = detect_language(body) != language
+    if added:
+        support = len(added & _units(context)) / len(added)
+        check.off_context = support < MIN_SUPPORT
     return check
 
 
@@ -74,12 +120,18 @@ def best_sentence(query: str, items: list[ContextItem]) -> tuple[str, int] | Non
     if not items:
         return None
     scored = sentence_scores(query, [item.text for item in items])
+    query_units = _units(query)
     best: tuple[float, int, str] | None = None
     for rank, sentences in enumerate(scored):
         for text, score in sentences:
+            # Among sentences matching the same terms, the one the query covers most wins: "具有 62
+            # 亿参数" over a long sentence that mentions "参数微调" in passing.
+            units = _units(text)
+            density = len(units & query_units) / len(units) if units else 0.0
+            value = score + density
             # Ties go to the better-ranked chunk.
-            if best is None or score > best[0] or (score == best[0] and rank < best[1]):
-                best = (score, rank, text)
+            if best is None or value > best[0] or (value == best[0] and rank < best[1]):
+                best = (value, rank, text)
     if best is None:
         return None
     return best[2].strip(), items[best[1]].number

@@ -10,6 +10,9 @@ Two tests, both cheap:
    have?" as close to the LLaMA page as a real LLaMA question (cosine 0.82-0.90 for e5-small), so
    the cut-off alone cannot tell "nearby topic" from "answer present"; an exact name that appears
    nowhere can. No number to tune here.
+3. Words: at least one content word of the question must occur in a retrieved passage. Chinese
+   small talk ("今天天气怎么样？") reaches cosine 0.85 with e5-small against any Chinese page, yet
+   shares not one word with it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from kbqa.chain.terms import key_terms
 from kbqa.types import Hit
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -60,10 +64,21 @@ def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     return [n for n in names(question) if not any(_pattern(n).search(t) for t in corpus)]
 
 
+def shares_words(question: str, texts: Iterable[str]) -> bool:
+    """Whether any content word of the question occurs in one of `texts` (True if it has none)."""
+    # Single Chinese characters ("做", "部") occur in any Chinese page: they prove nothing.
+    terms = [_normal(t) for t in key_terms(question) if len(t) > 1 or t.isascii()]
+    if not terms:
+        return True
+    corpus = [_normal(text) for text in texts]
+    return any(term in text for term in terms for text in corpus)
+
+
 @dataclass(frozen=True)
 class Relevance:
     best: float  # the best hit's cosine similarity
     missing: list[str] = field(default_factory=list)  # names found in no retrieved passage
+    shares_words: bool = True
     relevant: bool = False
 
     @property
@@ -72,11 +87,16 @@ class Relevance:
             return ""
         if self.missing:
             return f"not in the retrieved passages: {', '.join(self.missing)}"
+        if not self.shares_words:
+            return "no word of the question occurs in the retrieved passages"
         return f"best similarity {self.best:.3f} below the cut-off"
 
 
 def judge(question: str, hits: list[Hit], min_similarity: float) -> Relevance:
+    """Whether `hits` can answer `question` (the refusal decision)."""
     best = max((hit.score for hit in hits), default=0.0)
-    missing = missing_names(question, (hit.text for hit in hits)) if hits else []
-    relevant = bool(hits) and best >= min_similarity and not missing
-    return Relevance(best=best, missing=missing, relevant=relevant)
+    texts = [hit.text for hit in hits]
+    missing = missing_names(question, texts) if hits else []
+    overlap = shares_words(question, texts) if hits else False
+    relevant = bool(hits) and best >= min_similarity and not missing and overlap
+    return Relevance(best=best, missing=missing, shares_words=overlap, relevant=relevant)

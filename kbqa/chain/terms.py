@@ -21,7 +21,7 @@ _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])(?=\s)|\n+")
 # Words that carry no subject: question words, pronouns, auxiliaries, generic nouns.
 _STOPWORDS = """
     的 了 是 在 和 与 及 或 等 也 都 就 而 被 把 对 从 中 上 下 为 以 其 这 那 之 吗 呢 吧 啊 呀 么
-    什么 哪些 哪个 哪 如何 怎么 怎样 多少 几 几个 请问 一个 可以 有 没有 多 大 吗 是否 能 会 用 使用
+    什么 哪些 哪个 哪 如何 怎么 怎样 怎么样 多少 哪里 为什么 何时 什么样 几 几个 请问 一个 可以 有 没有 多 大 吗 是否 能 会 用 使用
     它 它们 他 他们 她 该 此 这个 那个 这些 那些 这种 那种 其中 分别 还 又 呢 请 告诉 我 你 我们 一下
     a an the of to in on for and or is are was were be been being by with as at it its it's this
     that these those they them their what which who whom whose how many much does do did can could

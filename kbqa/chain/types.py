@@ -42,6 +42,7 @@ class Answer:
     note: str = ""  # the grounding note appended to `text` when a check failed (see chain/guard.py)
     refusal_reason: str = ""  # why the knowledge base was judged not to hold the answer
     prompt_tokens: int = 0
+    messages: list[dict[str, str]] = field(default_factory=list)  # the prompt sent to the model
     timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieve, first_token, total
 
     @property

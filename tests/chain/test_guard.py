@@ -1,0 +1,39 @@
+from kbqa.chain.context import ContextItem
+from kbqa.chain.guard import best_sentence, check_reply, guard_note, stop_on_repeat
+from kbqa.types import Hit
+
+TEXT = "做高效参数微调时，ChatGLM-6B 至少需要 14 GB 显存。ChatGLM-6B 具有 62 亿参数（6.2B）。"
+ITEMS = [ContextItem(1, Hit(text=TEXT, source="c.md", page=None, score=0.9), TEXT)]
+
+
+def test_repeated_sentence_is_not_shown_and_stops_generation():
+    pieces = ["BLOOM 的词表", "大小是250880。", "BLOOM 的", "词表大小是250880。", "more"]
+    assert "".join(stop_on_repeat(pieces)) == "BLOOM 的词表大小是250880。"
+    # A sentence that only starts like an earlier one is released once it diverges.
+    pieces = ["BLOOM 的词表大小是250880。", "BLOOM 的层数是 70。"]
+    assert "".join(stop_on_repeat(pieces)) == "BLOOM 的词表大小是250880。BLOOM 的层数是 70。"
+
+
+def test_invented_number_fails_and_the_note_quotes_the_source():
+    check = check_reply("ChatGLM-6B 有 1.2B 参数。", "ChatGLM-6B 有多少参数？", ITEMS, "zh")
+    assert check.unsupported_numbers == ["1.2"] and not check.ok
+    note = guard_note(check, "ChatGLM-6B 有多少参数？", ITEMS, "zh")
+    assert "1.2" in note and "ChatGLM-6B 具有 62 亿参数（6.2B）。" in note and "[1]" in note
+
+
+def test_copied_answer_passes():
+    check = check_reply("ChatGLM-6B 具有 62 亿参数 [1]。", "ChatGLM-6B 有多少参数？", ITEMS, "zh")
+    assert check.ok
+
+
+def test_echo_and_wrong_language_fail():
+    assert check_reply("ChatGLM-6B 有多少参数？", "ChatGLM-6B 有多少参数？", ITEMS, "zh").empty
+    english = check_reply("It has 62 billion.", "ChatGLM-6B 有多少参数？", ITEMS, "zh")
+    assert english.wrong_language
+
+
+def test_best_sentence_prefers_the_focused_one():
+    assert best_sentence("ChatGLM-6B 有多少参数？", ITEMS) == (
+        "ChatGLM-6B 具有 62 亿参数（6.2B）。",
+        1,
+    )

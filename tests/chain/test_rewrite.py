@@ -1,0 +1,60 @@
+from kbqa.chain.rewrite import Turn, history_rewrite, is_follow_up, rewrite, subjects
+
+
+def turn(question: str) -> Turn:
+    return Turn(question=question, query=question, answer="")
+
+
+def test_pronoun_is_replaced_by_the_earlier_subject_zh():
+    result = history_rewrite("它的词表有多大？", [turn("ChatGLM-6B 是哪个团队发布的？")], "zh")
+    assert result.follow_up and result.method == "history"
+    assert result.question == "ChatGLM-6B 的词表有多大？"
+    assert "ChatGLM-6B" in result.query
+
+
+def test_pronoun_is_replaced_by_the_earlier_subject_en():
+    result = history_rewrite(
+        "Which option turns it off?", [turn("What does the cache.enabled option do?")], "en"
+    )
+    assert "cache.enabled" in result.query
+
+
+def test_ellipsis_with_a_new_subject_reuses_the_earlier_question():
+    assert history_rewrite("BLOOM 呢？", [turn("ChatGLM-6B 有多少层？")], "zh").question == (
+        "BLOOM 有多少层？"
+    )
+    result = history_rewrite(
+        "What about LLaMA-13B?", [turn("How many layers does LLaMA-7B have?")], "en"
+    )
+    assert result.question == "How many layers does LLaMA-13B have?"
+
+
+def test_standalone_question_is_left_alone():
+    history = [turn("ChatGLM-6B 有多少层？")]
+    assert not is_follow_up("BLOOM 的词表大小是多少？", history)
+    result = rewrite(
+        "BLOOM 的词表大小是多少？",
+        history,
+        "zh",
+        mode="auto",
+        llm=None,
+        template=None,
+        llm_capable=False,
+    )
+    assert result.query == "BLOOM 的词表大小是多少？" and result.method == "none"
+
+
+def test_rewrite_off_and_first_turn_use_the_raw_question():
+    history = [turn("ChatGLM-6B 有多少层？")]
+    off = rewrite("它呢？", history, "zh", mode="off", llm=None, template=None, llm_capable=False)
+    assert off.query == "它呢？"
+    first = rewrite("它呢？", [], "zh", mode="auto", llm=None, template=None, llm_capable=False)
+    assert first.query == "它呢？"
+
+
+def test_subjects_prefer_identifiers():
+    assert subjects("青岚大学校园班车的 B 线从哪里出发？")[0] == "B 线"
+    assert subjects("orreryctl node drain 是做什么用的？")[0] == "orreryctl node drain"
+    assert subjects("What is the name of the telescope at Hollin Ridge Observatory?") == [
+        "Hollin Ridge Observatory"
+    ]
