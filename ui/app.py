@@ -58,9 +58,12 @@ footer { display: none !important; }
 Text = str | Callable[[str], str]  # a translation key, or a function of the language
 
 
-def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
-    """Build the app for `settings`. `lang` fixes the language; None follows the browser."""
+def create_app(settings: Settings, *, lang: str | None = None, preload: bool = False) -> gr.Blocks:
+    """Build the app for `settings`. `lang` fixes the language; None follows the browser.
+    `preload` starts loading the configured model in the background."""
     resources = Resources(settings)
+    if preload:
+        resources.preload(settings.llm)
     start_lang = lang or "en"
     translated: list[tuple[Any, dict[str, Text]]] = []
 
@@ -289,15 +292,28 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
                 gr.update(choices=sources, value=None),
             )
 
+        def kb_summary(session: Session) -> str:
+            rows = file_rows(resources, session.kb_name)
+            if not rows:
+                return t(session.lang, "kb_summary", name=session.kb_name, files=0, chunks=0) + (
+                    " " + t(session.lang, "kb_empty")
+                )
+            chunks = sum(int(row[1]) for row in rows)
+            return t(
+                session.lang, "kb_summary", name=session.kb_name, files=len(rows), chunks=chunks
+            )
+
         def model_status_text(session: Session) -> str:
-            lang_ = session.lang
             wanted = session.settings.llm
-            loaded = resources.loaded_model()
-            if loaded == (wanted.model, wanted.quantize):
-                return t(lang_, "model_status_loaded", model=wanted.model, quantize=wanted.quantize)
-            if loaded is None:
-                return t(lang_, "model_status_none", model=wanted.model, quantize=wanted.quantize)
-            return t(lang_, "model_status_pending", model=wanted.model, quantize=wanted.quantize)
+            values = {"model": wanted.model, "quantize": wanted.quantize}
+            loaded = resources.loaded_models()
+            if wanted.model in loaded:
+                return t(session.lang, "model_status_loaded", **values)
+            if resources.loading_model() == wanted.model:
+                return t(session.lang, "model_status_loading", **values)
+            if not loaded:
+                return t(session.lang, "model_status_none", **values)
+            return t(session.lang, "model_status_pending", **values)
 
         def cleared_chat() -> tuple[Any, ...]:
             # chatbot, citations, passage, page note, page image
@@ -325,6 +341,8 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
                 gr.update(choices=names, value=session.kb_name),
                 files,
                 deletable,
+                # Set last of all by the page's load event: tests wait for it.
+                kb_summary(session),
                 model_status_text(session),
                 *empty_tables(lang_),
                 *relabel(lang_),
@@ -338,9 +356,12 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
         demo.load(
             on_load,
             inputs=[state],
-            outputs=[state, language, kb_select, files_table, delete_choice, model_status]
+            outputs=[state, language, kb_select, files_table, delete_choice, kb_status]
+            + [model_status]
             + result_tables
             + label_targets,
+            # No loading overlays on every label: the page is usable as it is.
+            show_progress="hidden",
         )
 
         def on_language(lang_: str, session: Session | None) -> list[Any]:
@@ -350,6 +371,7 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
             return [
                 session,
                 files,
+                kb_summary(session),
                 model_status_text(session),
                 *empty_tables(lang_),
                 *relabel(lang_),
@@ -358,7 +380,8 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
         language.input(
             on_language,
             inputs=[language, state],
-            outputs=[state, files_table, model_status] + result_tables + label_targets,
+            outputs=[state, files_table, kb_status, model_status] + result_tables + label_targets,
+            show_progress="hidden",
         )
 
         # -- knowledge-base panel --------------------------------------------------------
@@ -369,7 +392,7 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
                 session.conversation = None
                 session.citations = []
             files, deletable = kb_outputs(session)
-            return [session, *cleared_chat(), files, deletable, ""]
+            return [session, *cleared_chat(), files, deletable, kb_summary(session)]
 
         switch_outputs = [state, chatbot, citations, passage, page_note, page_image]
         switch_outputs += [files_table, delete_choice, kb_status]
@@ -386,7 +409,7 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
                 raise fail(error, session) from error
             choices = gr.update(choices=resources.kb_names(), value=name)
             rest = on_switch_kb(name, session)
-            rest[-1] = t(session.lang, "kb_created", name=name)
+            rest[-1] = t(session.lang, "kb_created", name=name) + " " + rest[-1]
             return [choices, ""] + rest
 
         gr.on(
@@ -403,7 +426,7 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
         ) -> list[Any]:
             session = ensure(session)
             if not files:
-                return [gr.skip(), None, gr.skip(), gr.skip(), session]
+                return [gr.skip(), None, gr.skip(), gr.skip(), gr.skip(), session]
 
             def report(done: int, total: int, current: str) -> None:
                 progress((done, total), desc=current.rsplit("/", 1)[-1])
@@ -414,12 +437,13 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
             except Exception as error:
                 raise fail(error, session) from error
             files_df, deletable = kb_outputs(session)
-            return [table(rows, session.lang, report_cols), None, files_df, deletable, session]
+            report = table(rows, session.lang, report_cols)
+            return [report, None, files_df, deletable, kb_summary(session), session]
 
         upload.upload(
             on_upload,
             inputs=[upload, state],
-            outputs=[upload_report, upload, files_table, delete_choice, state],
+            outputs=[upload_report, upload, files_table, delete_choice, kb_status, state],
             show_progress_on=[upload_report],
             concurrency_id="ingest",
             concurrency_limit=1,
@@ -580,8 +604,9 @@ def create_app(settings: Settings, *, lang: str | None = None) -> gr.Blocks:
             on_search,
             inputs=[search_query, search_mode, state],
             outputs=[search_table],
-            concurrency_id="model",
-            concurrency_limit=settings.ui.concurrency_limit,
+            # Retrieval needs no model: it does not wait behind answers being written.
+            concurrency_id="search",
+            concurrency_limit=2,
         )
 
         # -- settings --------------------------------------------------------------------
@@ -626,7 +651,9 @@ def launch(
     """Start the app on settings.ui.host:port; refuses a public address without a login."""
     ui = settings.ui
     credentials = check_binding(ui.host, ui.auth)
-    demo = create_app(settings, lang=lang)
+    # The configured model loads while the user opens the page and uploads: the first question
+    # need not wait for it. Models chosen later in the settings load on demand.
+    demo = create_app(settings, lang=lang, preload=True)
     # Light events (listing files, opening a page) need not wait for a running answer; model
     # calls carry their own, lower limit (concurrency_id "model").
     demo.queue(default_concurrency_limit=max(4, ui.concurrency_limit))

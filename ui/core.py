@@ -7,6 +7,7 @@ browser session's `gr.State`), anything shared lives in `Resources`, behind its 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,12 +27,7 @@ if TYPE_CHECKING:
     from ui.pages import PageView
 
 ProgressFn = Callable[[int, int, str], None]
-
-
-def _llm_key(llm: LLMSettings) -> tuple[Any, ...]:
-    # What identifies a loaded model; generation settings (temperature, max_new_tokens) are not
-    # part of it, they apply per call.
-    return (llm.model, llm.backend, llm.quantize, llm.context_length, llm.threads, llm.base_url)
+log = logging.getLogger(__name__)
 
 
 class Resources:
@@ -42,9 +38,8 @@ class Resources:
         self._lock = threading.Lock()
         self._kbs: dict[str, KnowledgeBase] = {}
         self._write_locks: dict[str, threading.Lock] = {}
-        self._llm: ChatBackend | None = None
-        self._llm_key: tuple[Any, ...] | None = None
-        self._llm_lock = threading.Lock()
+        self._loaded: list[str] = []  # most recently used first, as the registry keeps them
+        self._loading: list[str] = []
 
     # -- knowledge bases -------------------------------------------------------------------
     def kb_names(self) -> list[str]:
@@ -78,27 +73,50 @@ class Resources:
             return self._write_locks.setdefault(name, threading.Lock())
 
     # -- the model -------------------------------------------------------------------------
-    def loaded_model(self) -> tuple[str, str] | None:
-        if self._llm is None or self._llm_key is None:
-            return None
-        return str(self._llm_key[0]), str(self._llm_key[2])
+    # The registry keeps loaded models (the two most recently used) and loads one at a time;
+    # sessions ask it for theirs at every question, so a model switched out is never kept here.
+    # What is loaded is tracked here too: asking the registry would wait behind a load in progress.
+    def loaded_models(self) -> list[str]:
+        with self._lock:
+            return list(self._loaded)
+
+    def loading_model(self) -> str | None:
+        with self._lock:
+            return self._loading[-1] if self._loading else None
 
     def needs_loading(self, llm: LLMSettings) -> bool:
-        return self._llm_key != _llm_key(llm)
+        return llm.model not in self.loaded_models()
 
     def llm(self, llm: LLMSettings) -> ChatBackend:
-        """The model for `llm`, loaded on first use. One model is kept in memory at a time."""
-        from kbqa.llm.registry import load_llm
+        """The model for `llm`, loaded on first use."""
+        from kbqa.llm.registry import MAX_LOADED, load_llm
 
-        key = _llm_key(llm)
-        with self._llm_lock:
-            if self._llm is None or self._llm_key != key:
-                # Drop the old model first: two 6B models do not fit in memory together. A session
-                # still generating with it keeps its own reference until it finishes.
-                self._llm, self._llm_key = None, None
-                self._llm = load_llm(llm)
-                self._llm_key = key
-            return self._llm
+        with self._lock:
+            self._loading.append(llm.model)
+        try:
+            backend = load_llm(llm)
+        finally:
+            with self._lock:
+                self._loading.remove(llm.model)
+        with self._lock:
+            if llm.model in self._loaded:
+                self._loaded.remove(llm.model)
+            self._loaded.insert(0, llm.model)
+            del self._loaded[MAX_LOADED:]
+        return backend
+
+    def preload(self, llm: LLMSettings) -> threading.Thread:
+        """Start loading `llm` in the background, so the first question does not wait for it."""
+
+        def run() -> None:
+            try:
+                self.llm(llm)
+            except Exception:  # the first question reports the error to the user
+                log.warning("preloading the model failed", exc_info=True)
+
+        thread = threading.Thread(target=run, name="kbqa-preload", daemon=True)
+        thread.start()
+        return thread
 
 
 def model_choices(current: str) -> list[tuple[str, str]]:

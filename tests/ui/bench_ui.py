@@ -110,8 +110,8 @@ def main() -> None:
                 page = context.new_page()
                 t0 = time.perf_counter()
                 page.goto(server.url)
-                page.wait_for_selector("#question textarea")
-                expect(page.locator("#files")).to_contain_text("Chunks")
+                # Ready: the load event has filled in the knowledge-base summary.
+                expect(page.locator("#kb-status")).to_contain_text("Knowledge base")
                 loads.append(time.perf_counter() - t0)
                 timing = page.evaluate(
                     "() => { const n = performance.getEntriesByType('navigation')[0];"
@@ -126,8 +126,7 @@ def main() -> None:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             page.goto(server.url)
-            page.wait_for_selector("#question textarea")
-            expect(page.locator("#files")).to_contain_text("Chunks")
+            expect(page.locator("#kb-status")).to_contain_text("Knowledge base")
             t0 = time.perf_counter()
             page.locator("#upload input[type=file]").set_input_files(str(pdf))
             saw_progress = False

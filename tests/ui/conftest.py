@@ -104,7 +104,7 @@ def stop_server(server: Server) -> None:
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("kbqa-ui-home")
-    server = start_server(home, "app", "--lang", "en")
+    server = start_server(home, "app")  # language follows each browser's locale
     yield server
     stop_server(server)
 

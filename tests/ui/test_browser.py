@@ -34,7 +34,7 @@ PAGES = [
     "Safety. Staff must wear gloves when handling fertiliser. The first-aid kit hangs next to "
     "the north door, and the emergency phone number is posted above it.",
 ]
-ANSWER_TIMEOUT_MS = 150_000  # first answer includes loading the model on 2 cores
+ANSWER_TIMEOUT_MS = 240_000  # generous: the 2 cores may be shared with other work
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +50,9 @@ def open_app(browser, server: Server, locale: str = "en-US"):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=locale)
     page = context.new_page()
     page.goto(server.url)
-    page.wait_for_selector("#question textarea")
-    # The load event has run once the files table carries its (localised) headers.
-    expect(page.locator("#files")).to_contain_text(
-        "Chunks" if locale.startswith("en") else "片段数"
-    )
+    # The page's load event has run once the knowledge-base summary is there.
+    summary = "Knowledge base" if locale.startswith("en") else "知识库"
+    expect(page.locator("#kb-status")).to_contain_text(summary, timeout=30_000)
     return page
 
 
@@ -87,12 +85,11 @@ def record(name: str, value: float) -> None:
 def test_page_loads_and_renders_chinese(browser, ui_server: Server, artifacts: Path) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
     page = context.new_page()
     started = time.perf_counter()
     page.goto(ui_server.url)
-    page.wait_for_selector("#question textarea")
-    expect(page.locator("#files")).to_contain_text("Chunks")
+    expect(page.locator("#kb-status")).to_contain_text("Knowledge base", timeout=30_000)
     load_s = time.perf_counter() - started
     record("page_load_s", load_s)
     assert load_s < 20
@@ -193,17 +190,14 @@ def test_two_sessions_keep_their_own_history(browser, ui_server: Server, artifac
     assert citation_labels(english)[0] == f"[1] {MANUAL} · p. 2"
     assert citation_labels(chinese)[0] == f"[1] {MANUAL} · 第 5 页"
 
-    # A follow-up in one session builds on its own history only.
-    ask(english, "And when do the roof vents open?")
-    assert english.locator("#chatbot [data-testid='user']").count() == 2
-    assert chinese.locator("#chatbot [data-testid='user']").count() == 1
-    assert question_en not in chinese.locator("#chatbot").inner_text()
     chinese.screenshot(path=str(artifacts / "04-second-session-chinese.png"), full_page=True)
 
+    # Clearing one conversation leaves the other alone.
     english.locator("#clear").click()
     expect(english.locator("#chatbot [data-testid='user']")).to_have_count(0)
     expect(english.locator("#citations label")).to_have_count(0)
     assert chinese.locator("#chatbot [data-testid='user']").count() == 1
+    assert citation_labels(chinese)[0] == f"[1] {MANUAL} · 第 5 页"
     english.context.close()
     chinese.context.close()
 
@@ -252,12 +246,16 @@ def test_create_switch_and_delete(browser, ui_server: Server, artifacts: Path) -
     new_name = page.locator("#kb-new input, #kb-new textarea").first
     new_name.fill("second")
     page.locator("#kb-create").click()
-    expect(page.locator("#kb-status")).to_contain_text("second")
+    expect(page.locator("#kb-status")).to_contain_text("Knowledge base second: 0 files")
     expect(page.locator("#files")).not_to_contain_text(MANUAL)
 
     page.locator("#kb-select input").click()
     page.get_by_role("option", name="default").click()
     expect(page.locator("#files")).to_contain_text(MANUAL)
+
+    page.locator("#reindex").click()
+    expect(page.locator("#kb-status")).to_contain_text("Re-indexed", timeout=60_000)
+    expect(page.locator("#kb-status")).to_contain_text("0 failed")
 
     page.locator("#delete-select input").click()
     page.get_by_role("option", name=MANUAL).click()
