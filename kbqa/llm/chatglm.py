@@ -34,6 +34,7 @@ from kbqa.llm.hf import (
     pick_device,
     pick_dtype,
     quantization_config,
+    quiet_transformers,
     resolve_source,
     weights_bytes,
 )
@@ -76,6 +77,17 @@ def _chatglm3_encoder(tokenizer: Any) -> Any:
     return encode
 
 
+def _compat_config(config: Any) -> None:
+    """Aliases generate() in transformers 5 reads and THUDM's configs name differently."""
+    for wanted, theirs in (
+        ("num_hidden_layers", "num_layers"),
+        ("num_attention_heads", "num_attention_heads"),
+        ("max_position_embeddings", "max_sequence_length"),
+    ):
+        if getattr(config, wanted, None) is None and getattr(config, theirs, None) is not None:
+            setattr(config, wanted, getattr(config, theirs))
+
+
 def load_chatglm(
     model: str,
     *,
@@ -89,9 +101,8 @@ def load_chatglm(
     source = resolve_source(model, spec)
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
+    quiet_transformers()
     if threads:
         torch.set_num_threads(threads)
     try:
@@ -144,6 +155,7 @@ def load_chatglm(
             network = cls.from_pretrained(source.ref, **kwargs)
     except Exception as error:
         raise _wrap_load_error("ChatGLM weights", source.ref, error) from error
+    _compat_config(network.config)
     method = "none"
     if prequantised:
         method = f"int{prequantised}"

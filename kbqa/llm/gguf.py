@@ -266,15 +266,25 @@ def converted_folder(info: GGUFInfo) -> Path:
 def _convert(info: GGUFInfo, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    from kbqa.llm.hf import quiet_transformers
+
+    quiet_transformers()
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
     folder, name = str(info.path.parent), info.path.name
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    progress = gguf_utils.tqdm
+    # Its per-tensor progress bar is noise on the CLI's stderr and in logs; kbqa logs the step.
+    gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable  # type: ignore[assignment]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            loaded = AutoModelForCausalLM.from_pretrained(
+                folder, gguf_file=name, dtype=torch.float32
+            )
+    finally:
+        gguf_utils.tqdm = progress
     # A GGUF-loaded model refuses save_pretrained: copy its weights into a plain model instead.
     config = loaded.config
     if hasattr(config, "quantization_config"):
@@ -293,6 +303,48 @@ def _convert(info: GGUFInfo, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def quantized_folder(base: Path, quantize: str, compute: Any) -> Path:
+    """`base` saved again as bitsandbytes NF4 (once): a later load skips quantising (seconds, not tens)."""
+    from kbqa.llm.hf import dtype_name
+
+    target = base.with_name(f"{base.name}-nf4-{dtype_name(compute)}")
+    if (target / "kbqa-source.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM
+
+    from kbqa.llm.hf import _quiet_bitsandbytes, quantization_config, quiet_transformers
+
+    quiet_transformers()
+    start = time.perf_counter()
+    log.info("quantising %s to NF4 (once): %s", base.name, target)
+    tmp = Path(tempfile.mkdtemp(prefix=".nf4-", dir=base.parent))
+    try:
+        _quiet_bitsandbytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = AutoModelForCausalLM.from_pretrained(
+                base,
+                dtype=compute,
+                quantization_config=quantization_config(quantize, compute),
+                device_map={"": "cpu"},
+            )
+            model.save_pretrained(tmp, safe_serialization=True)
+        for item in base.iterdir():  # tokenizer and the source note travel along
+            if item.is_file() and not (tmp / item.name).exists() and item.suffix != ".safetensors":
+                shutil.copy2(item, tmp / item.name)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "kbqa-source.json").is_file():
+                raise
+    except Exception as error:
+        raise ModelError(f"could not save the NF4 copy of {base}: {error}") from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("quantised in %.1f s", time.perf_counter() - start)
+    return target
+
+
 # -- loading -------------------------------------------------------------------------------------
 
 
@@ -306,10 +358,13 @@ def load_gguf(
     threads: int | None = None,
     dtype: str | None = None,
     runtime: str | None = None,
+    requantize: bool = True,
 ) -> Any:
     """A GGUF model: llama.cpp when installed and no re-quantisation is asked, else transformers.
 
-    `runtime` forces "llamacpp" or "transformers" (the benchmark compares them).
+    `runtime` forces "llamacpp" or "transformers" (the benchmark compares them). With transformers,
+    a catalogue model's `default_quantize` applies when --quantize is none, unless `requantize` is
+    False (the benchmark's fp32 column).
     """
     start = time.perf_counter()
     path = resolve_gguf(ref)
@@ -343,8 +398,24 @@ def load_gguf(
             f"{path.name} is a '{info.architecture}' model, which transformers' GGUF loader does not read{hint}"
         )
     folder = converted_folder(info)
-    from kbqa.llm.hf import Source, load_transformers
+    from kbqa.llm.hf import Source, check_quantization, load_transformers, pick_device, pick_dtype
 
+    notes: list[str] = []
+    if quantize == "none" and requantize and spec is not None and spec.default_quantize:
+        try:
+            check_quantization(spec.default_quantize, pick_device())
+            quantize = spec.default_quantize
+            notes.append(
+                f"the GGUF's 4-bit weights run as NF4 ({spec.name}'s measured fastest path)"
+            )
+        except ModelError as error:  # no bitsandbytes here: run the dequantised weights
+            notes.append(f"not re-quantised: {error}")
+    prequantized = None
+    if quantize == "int4":
+        device = pick_device()
+        check_quantization(quantize, device)
+        folder = quantized_folder(folder, quantize, pick_dtype(device, dtype, quantize))
+        prequantized = quantize
     backend = load_transformers(
         model_name,
         "gguf",
@@ -354,8 +425,10 @@ def load_gguf(
         threads=threads,
         dtype=dtype,
         source=Source(str(folder), local=True),
+        prequantized=prequantized,
     )
     assert backend.info is not None
     backend.info.source = str(path)
     backend.info.load_seconds = time.perf_counter() - start
+    backend.info.notes.extend(notes)
     return backend

@@ -345,7 +345,8 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
-def pick_dtype(device: str, requested: str | None = None) -> Any:
+def pick_dtype(device: str, requested: str | None = None, quantize: str = "none") -> Any:
+    """The compute dtype: what was asked for, else the fastest this device runs well."""
     import torch
 
     table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -355,6 +356,10 @@ def pick_dtype(device: str, requested: str | None = None) -> Any:
         return table[requested]
     if device == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if quantize != "none":
+        # bitsandbytes' CPU 4-bit kernel computes in bf16 inside whatever it is given; the layers
+        # around it (norms, attention) were faster in fp32 here (docs/bench/llm.md).
+        return torch.float32
     return torch.bfloat16 if cpu_supports_bf16() else torch.float32
 
 
@@ -380,6 +385,7 @@ def check_quantization(quantize: str, device: str) -> None:
 
 
 def _probe_bitsandbytes(quantize: str, device: str) -> str | None:
+    _quiet_bitsandbytes()  # before the import: it logs about an optional kernel while importing
     try:
         import bitsandbytes as bnb
         import torch
@@ -391,7 +397,6 @@ def _probe_bitsandbytes(quantize: str, device: str) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _quiet_bitsandbytes()
             if quantize == "int4":
                 layer = bnb.nn.Linear4bit(
                     64, 64, bias=False, compute_dtype=torch.float32, quant_type="nf4"
@@ -406,6 +411,14 @@ def _probe_bitsandbytes(quantize: str, device: str) -> str | None:
             "Use --quantize none."
         )
     return None
+
+
+def quiet_transformers() -> None:
+    """No per-tensor progress bars or advisory warnings from transformers on kbqa's stderr."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def _quiet_bitsandbytes() -> None:
@@ -479,16 +492,19 @@ def load_transformers(
     threads: int | None = None,
     dtype: str | None = None,
     source: Source | None = None,
+    prequantized: str | None = None,
 ) -> TransformersBackend:
-    """Load a llama/bloom/glm checkpoint (folder or hub name) into a TransformersBackend."""
+    """Load a llama/bloom/glm checkpoint (folder or hub name) into a TransformersBackend.
+
+    `prequantized` ("int4"/"int8") marks a folder saved already quantised by bitsandbytes (its
+    config.json carries the quantisation): it loads packed, without quantising again.
+    """
     start = time.perf_counter()
     source = source or resolve_source(model, spec)
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
     if threads:
         torch.set_num_threads(threads)
     try:
@@ -503,12 +519,14 @@ def load_transformers(
             f"({', '.join(sorted(expected))}); leave llm.backend unset to detect it"
         )
     device = pick_device()
-    compute = pick_dtype(device, dtype)
+    quantize = prequantized or quantize
+    compute = pick_dtype(device, dtype, quantize)
     kwargs: dict[str, Any] = {"dtype": compute, "local_files_only": source.local}
     if quantize != "none":
         check_quantization(quantize, device)
         _quiet_bitsandbytes()
-        kwargs["quantization_config"] = quantization_config(quantize, compute)
+        if not prequantized:
+            kwargs["quantization_config"] = quantization_config(quantize, compute)
         kwargs["device_map"] = {"": device}
     try:
         with warnings.catch_warnings():

@@ -85,6 +85,7 @@ def _load_gguf(
         threads=settings.threads,
         dtype=options.get("dtype"),
         runtime=options.get("runtime"),
+        requantize=options.get("requantize", True),
     )
 
 
@@ -228,8 +229,6 @@ def _cache_key(settings: LLMSettings, options: dict[str, Any]) -> tuple[Any, ...
     path = Path(model).expanduser()
     if path.exists():
         model = str(path.resolve())
-    from kbqa.settings import default_home
-
     # Generation settings (max_new_tokens, temperature, top_p) do not change the loaded model.
     return (
         model,
@@ -239,7 +238,6 @@ def _cache_key(settings: LLMSettings, options: dict[str, Any]) -> tuple[Any, ...
         settings.threads,
         settings.base_url,
         settings.api_key,
-        str(default_home()),
         tuple(sorted(options.items())),
     )
 
@@ -247,8 +245,9 @@ def _cache_key(settings: LLMSettings, options: dict[str, Any]) -> tuple[Any, ...
 def load_llm(settings: LLMSettings | None = None, **options: Any) -> ChatBackend:
     """Load (or reuse) the chat model `settings` describe. Raises ModelError with a clear message.
 
-    `options` are for benchmarks and tests: `dtype` ("fp32", "bf16", "auto") and `runtime`
-    ("transformers" or "llamacpp", for GGUF files).
+    `options` are for benchmarks and tests: `dtype` ("fp32", "bf16", "auto"), `runtime`
+    ("transformers" or "llamacpp", for GGUF files) and `requantize` (False: run the embedded
+    GGUF dequantised instead of its default NF4).
     """
     settings = settings or LLMSettings()
     key = _cache_key(settings, options)

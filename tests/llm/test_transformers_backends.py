@@ -1,0 +1,106 @@
+"""Tiny random Llama, Bloom, Glm and Glm4 checkpoints, loaded through the code a user's goes through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kbqa.errors import ModelError
+from kbqa.llm.base import GenerationConfig, Message
+from kbqa.llm.hf import TransformersBackend
+from kbqa.llm.registry import infer_backend, load_llm
+from kbqa.settings import LLMSettings
+
+QUESTION: list[Message] = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "What does the warehouse hold?"},
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "backend"), [("llama", "llama"), ("bloom", "bloom"), ("glm", "glm"), ("glm4", "glm")]
+)
+def test_tiny_checkpoint_loads_and_streams(
+    tiny_models: dict[str, Path], kind: str, backend: str
+) -> None:
+    settings = LLMSettings(model=str(tiny_models[kind]))
+    assert infer_backend(settings) == backend
+    llm = load_llm(settings)
+    assert isinstance(llm, TransformersBackend)
+    assert llm.info is not None and llm.info.backend == backend
+    assert llm.info.weights_bytes and llm.info.weights_bytes > 0
+    config = GenerationConfig(max_new_tokens=12)
+    pieces = list(llm.stream(QUESTION, config))
+    text = "".join(pieces)
+    assert text == llm.generate(QUESTION, config)  # greedy: streaming and generate agree
+    assert 0 < llm.count_tokens(text) <= 12  # max_new_tokens honoured (1 byte = 1 token here)
+    assert llm.count_message_tokens(QUESTION) > llm.count_tokens(QUESTION[1]["content"])
+
+
+def test_context_length_comes_from_the_config(tiny_models: dict[str, Path]) -> None:
+    assert load_llm(LLMSettings(model=str(tiny_models["llama"]))).context_length == 512
+    # BLOOM (ALiBi) has no position table: the family's published 2048
+    assert load_llm(LLMSettings(model=str(tiny_models["bloom"]))).context_length == 2048
+    assert (
+        load_llm(LLMSettings(model=str(tiny_models["llama"]), context_length=256)).context_length
+        == 256
+    )
+
+
+def test_load_is_cached_per_settings(tiny_models: dict[str, Path]) -> None:
+    first = load_llm(LLMSettings(model=str(tiny_models["llama"])))
+    again = load_llm(
+        LLMSettings(model=str(tiny_models["llama"]), temperature=0.7, max_new_tokens=9)
+    )
+    assert first is again  # generation settings do not reload the model
+
+
+def test_file_template_used_when_tokenizer_has_none(tiny_models: dict[str, Path]) -> None:
+    llm = load_llm(LLMSettings(model=str(tiny_models["llama"])))
+    assert isinstance(llm, TransformersBackend)
+    assert llm.chat_format == "plain"
+    assert (
+        llm.format(QUESTION) == "Answer briefly.\n\nUser: What does the warehouse hold?\nAssistant:"
+    )
+
+
+def test_stop_strings_are_not_emitted(tiny_models: dict[str, Path]) -> None:
+    llm = load_llm(LLMSettings(model=str(tiny_models["llama"])))
+    full = llm.generate(QUESTION, GenerationConfig(max_new_tokens=24))
+    assert len(full) > 6
+    stop = full[3:6]
+    cut = llm.generate(QUESTION, GenerationConfig(max_new_tokens=24, stop=(stop,)))
+    assert cut == full[: full.index(stop)]
+    assert stop not in cut
+
+
+def test_sampling_with_temperature_and_top_p(tiny_models: dict[str, Path]) -> None:
+    llm = load_llm(LLMSettings(model=str(tiny_models["glm4"])))
+    text = llm.generate(QUESTION, GenerationConfig(max_new_tokens=8, temperature=1.0, top_p=0.9))
+    assert 0 < len(text) <= 8
+
+
+def test_early_close_stops_generation(tiny_models: dict[str, Path]) -> None:
+    llm = load_llm(LLMSettings(model=str(tiny_models["llama"])))
+    stream = llm.stream(QUESTION, GenerationConfig(max_new_tokens=200))
+    first = next(stream)
+    stream.close()  # the UI's stop button: the worker thread must end
+    assert first
+
+
+@pytest.mark.parametrize("quantize", ["int8", "int4"])
+def test_bitsandbytes_quantisation_on_cpu(tiny_models: dict[str, Path], quantize: str) -> None:
+    plain = load_llm(LLMSettings(model=str(tiny_models["llama"])))
+    llm = load_llm(LLMSettings(model=str(tiny_models["llama"]), quantize=quantize))
+    assert llm is not plain
+    assert llm.info is not None and llm.info.quantize == quantize
+    assert plain.info is not None and llm.info.weights_bytes < plain.info.weights_bytes
+    kinds = {type(m).__name__ for m in llm.model.modules()}  # type: ignore[attr-defined]
+    assert ("Linear4bit" if quantize == "int4" else "Linear8bitLt") in kinds
+    assert llm.generate(QUESTION, GenerationConfig(max_new_tokens=6))
+
+
+def test_backend_mismatch_is_explained(tiny_models: dict[str, Path]) -> None:
+    with pytest.raises(ModelError, match="is a 'llama' checkpoint, not bloom"):
+        load_llm(LLMSettings(model=str(tiny_models["llama"]), backend="bloom"))
