@@ -28,5 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     llm.add_argument("--new-tokens", type=int, default=64)
     llm.set_defaults(handler="kbqa.bench.llm:run")
 
+    retrieval = benches.add_parser(
+        "retrieval", help="dev-set retrieval quality per embedder and mode"
+    )
+    retrieval.add_argument("--questions", default="eval/dev/questions.jsonl")
+    retrieval.add_argument("--embedders", default="multilingual-e5-small,all-MiniLM-L6-v2")
+    retrieval.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "int8"])
+    retrieval.set_defaults(handler="kbqa.bench.retrieval:run")
+
     ask = benches.add_parser("ask", help="cold and warm time to the first answer token")
     ask.set_defaults(handler="kbqa.bench.ask:run")
