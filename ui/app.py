@@ -201,23 +201,20 @@ def create_app(settings: Settings, *, lang: str | None = None, preload: bool = F
                         gr.Radio(choices=[], elem_id="citations", interactive=True),
                         label="citations",
                     )
-                    with gr.Row():
-                        with gr.Column(scale=2):
-                            passage = gr.Markdown(elem_id="passage")
-                            page_note = gr.Markdown(elem_id="page-note")
-                        page_image = tr(
-                            gr.Image(
-                                type="pil",
-                                format="png",
-                                interactive=False,
-                                elem_id="page-image",
-                                scale=3,
-                                height=640,
-                                buttons=["fullscreen", "download"],
-                                visible=False,  # shown with the first opened citation
-                            ),
-                            label="page_image",
-                        )
+                    # The cited passage, then its page at full width so its text stays legible.
+                    passage = gr.Markdown(elem_id="passage")
+                    page_note = gr.Markdown(elem_id="page-note")
+                    page_image = tr(
+                        gr.Image(
+                            type="pil",
+                            format="png",
+                            interactive=False,
+                            elem_id="page-image",
+                            buttons=["fullscreen", "download"],
+                            visible=False,  # shown with the first opened citation
+                        ),
+                        label="page_image",
+                    )
 
                 with tr(gr.Tab(id="search", elem_id="tab-search"), label="tab_search"):
                     with gr.Row(equal_height=True):
@@ -428,10 +425,11 @@ def create_app(settings: Settings, *, lang: str | None = None, preload: bool = F
             if not files:
                 return [gr.skip(), None, gr.skip(), gr.skip(), gr.skip(), session]
 
-            def report(done: int, total: int, current: str) -> None:
-                progress((done, total), desc=current.rsplit("/", 1)[-1])
+            def report(done: int, total: int, name: str) -> None:
+                number = min(done + 1, total)
+                desc = t(session.lang, "indexing", name=name, i=number, n=total)
+                progress((done, total), desc=desc, unit="files")
 
-            progress(0.0, desc=t(session.lang, "upload"))
             try:
                 rows = ingest_uploads(resources, session, files, progress=report)
             except Exception as error:

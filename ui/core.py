@@ -301,7 +301,9 @@ def ingest_uploads(
     files: list[str],
     progress: ProgressFn | None = None,
 ) -> list[list[str]]:
-    """Check, keep and ingest uploaded files. Returns one [file, result, detail] row per file."""
+    """Check, keep and ingest uploaded files. Returns one [file, result, detail] row per file.
+
+    `progress(done, total, name)` is called before each file is read (name: that file)."""
     lang = session.lang
     settings = resources.settings
     dest = upload_dir(settings.home, session.kb_name)
@@ -319,8 +321,16 @@ def ingest_uploads(
             return rows
         kb = resources.kb(session.kb_name, create=True)
         report = None
+        names = [path.name for path in batch.accepted]
+
+        def step(done: int, total: int, _finished: str) -> None:
+            # The knowledge base reports each file when it is done; show the one now being read.
+            if progress is not None:
+                progress(done, total, names[min(done, len(names) - 1)])
+
+        step(0, len(names), "")
         try:
-            report = kb.add(batch.accepted, progress=progress or False)
+            report = kb.add(batch.accepted, progress=step)
         finally:
             failed = [Path(path) for path, _ in report.failed] if report else batch.accepted
             batch.finish(failed)

@@ -163,8 +163,9 @@ def test_upload_ask_follow_up_and_open_the_cited_page(
     expect(page.locator("#page-note")).to_contain_text("page 3 of 6")
     expect(page.locator("#page-note")).to_contain_text("marked on the page")
     expect(page.locator("#passage")).to_contain_text("irrigation pump")
-    page.locator("#page-image").scroll_into_view_if_needed()
-    page.screenshot(path=str(artifacts / "03-answer-with-cited-page.png"), full_page=True)
+    # Tall enough to show the answer, its sources and the marked page together.
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    page.screenshot(path=str(artifacts / "03-answer-with-cited-page.png"))
     page.context.close()
 
 
@@ -246,7 +247,7 @@ def test_create_switch_and_delete(browser, ui_server: Server, artifacts: Path) -
     new_name = page.locator("#kb-new input, #kb-new textarea").first
     new_name.fill("second")
     page.locator("#kb-create").click()
-    expect(page.locator("#kb-status")).to_contain_text("Knowledge base second: 0 files")
+    expect(page.locator("#kb-status")).to_contain_text("Knowledge base second · files: 0")
     expect(page.locator("#files")).not_to_contain_text(MANUAL)
 
     page.locator("#kb-select input").click()
