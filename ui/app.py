@@ -665,8 +665,13 @@ def launch(
         css=CSS,
         ssr_mode=False,
         footer_links=[],
-        prevent_thread_lock=not block,
-        show_error=True,
-        quiet=False,
+        prevent_thread_lock=True,
+        show_error=False,  # handlers raise gr.Error with a message meant for users
+        quiet=True,  # Gradio's banner suggests share=True, which kbqa never uses
     )
+    login = f", login required as {credentials[0]}" if credentials else ""
+    print(f"kbqa ui: knowledge base {settings.kb!r} at {demo.local_url}{login}", flush=True)
+    if block:
+        print("kbqa ui: press Ctrl+C to stop", flush=True)
+        demo.block_thread()
     return demo
