@@ -332,7 +332,7 @@ def ingest_uploads(
         try:
             report = kb.add(batch.accepted, progress=step)
         finally:
-            failed = [Path(path) for path, _ in report.failed] if report else batch.accepted
+            failed = [path for path, _ in report.failed] if report else batch.accepted
             batch.finish(failed)
     outcome: dict[str, tuple[str, str]] = {}
     for key, entries in (

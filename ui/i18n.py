@@ -82,7 +82,7 @@ TEXT: dict[str, dict[str, str]] = {
         "result_failed": "failed",
         "result_rejected": "rejected",
         "renamed": "saved as {name}",
-        "chunks_n": "{n} chunks",
+        "chunks_n": "chunks: {n}",
         "kb_created": "Knowledge base **{name}** created.",
         "kb_empty": "No files yet: upload some above.",
         "kb_summary": "Knowledge base **{name}** · files: {files} · chunks: {chunks}.",

@@ -112,12 +112,15 @@ class UploadBatch:
     # The previous version of a replaced document, kept until its new version is ingested.
     backups: dict[Path, Path] = field(default_factory=dict)
 
-    def finish(self, failed: Iterable[Path]) -> None:
-        """After ingestion: drop the copies that failed (restoring what they replaced)."""
-        failed_set = {Path(p).resolve() for p in failed}
+    def finish(self, failed: Iterable[str | Path]) -> None:
+        """After ingestion: drop the copies that failed (restoring what they replaced).
+
+        `failed` names files by path or by name (the knowledge base reports a file given
+        directly by its name); the copies all sit in one folder, so names are unique."""
+        failed_names = {Path(p).name for p in failed}
         for target in self.accepted:
             backup = self.backups.get(target)
-            if target.resolve() in failed_set:
+            if target.name in failed_names:
                 # The knowledge base still holds the old version (or nothing): keep the folder
                 # in step with it, so page images and re-indexing read what was indexed.
                 if backup is not None:

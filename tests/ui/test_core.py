@@ -48,7 +48,7 @@ def test_upload_search_cite_and_delete(kbqa_home: Path, tmp_path: Path) -> None:
 
     # Uploading the same file again changes nothing.
     again = ingest_uploads(resources, session, [str(guide)])
-    assert again == [["野外指南 guide.pdf", "unchanged", "3 chunks"]]
+    assert again == [["野外指南 guide.pdf", "unchanged", "chunks: 3"]]
 
     hits = search_rows(resources, session, "where does the crested tit nest?", None)
     assert hits[0][2:4] == ["野外指南 guide.pdf", 2]
@@ -91,3 +91,25 @@ def test_answer_lists_the_sources_it_cites() -> None:
         "It is 42 [2].\n\n**Sources**\n- \\[2\\] a\\_b\\*.pdf · p. 4"
     )
     assert format_answer(answer, "zh").endswith("**出处**\n- \\[2\\] a\\_b\\*.pdf · 第 4 页")
+
+
+def test_files_the_loaders_refuse_get_their_reason_and_are_not_kept(
+    kbqa_home: Path, tmp_path: Path
+) -> None:
+    from tests.docgen import write_encrypted_pdf, write_image_only_pdf, write_text_file
+
+    settings = Settings.load()
+    resources = Resources(settings)
+    session = new_session(settings)
+    incoming = tmp_path / "in"
+    files = [
+        write_encrypted_pdf(incoming / "locked.pdf"),
+        write_image_only_pdf(incoming / "scan.pdf"),
+        write_text_file(incoming / "笔记.txt", "会议纪要：下周一检修水泵。", encoding="gb18030"),
+    ]
+    rows = {row[0]: row[1:] for row in ingest_uploads(resources, session, [str(f) for f in files])}
+    assert rows["locked.pdf"] == ["failed", "encrypted PDF (password required)"]
+    assert rows["scan.pdf"][0] == "failed" and "OCR" in rows["scan.pdf"][1]
+    assert rows["笔记.txt"] == ["added", "chunks: 1"]
+    kept = sorted(p.name for p in (kbqa_home / "uploads" / "default").iterdir())
+    assert kept == ["笔记.txt"]  # the copies of refused files are gone
