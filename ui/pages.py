@@ -104,7 +104,13 @@ def _to_pixels(raw, pdf_page, size: tuple[int, int], rect: tuple[float, float, f
 
 
 def _fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if not c.isspace())
+    # Whitespace, soft hyphens and PDFium's U+FFFE (a hyphen it merged at a line end) differ
+    # between the page and the loader's text, so none of them takes part in matching.
+    return "".join(
+        c
+        for c in unicodedata.normalize("NFKC", text).casefold()
+        if not c.isspace() and c not in "\u00ad\ufffe\ufeff"
+    )
 
 
 def find_passage(chars: list[str], passage: str) -> tuple[list[tuple[int, int]], float]:

@@ -67,3 +67,10 @@ def test_find_passage_maps_back_to_character_indices() -> None:
     spans, coverage = find_passage(chars, "world of PDFs")
     assert coverage == 1.0
     assert spans == [(8, len(chars))]
+
+
+def test_soft_hyphens_and_merged_line_ends_do_not_break_a_match() -> None:
+    chars = list("the main\ufffe\r\ntenance team and the in\u00adtake filter")
+    spans, coverage = find_passage(chars, "the maintenance team and the intake filter")
+    assert coverage == 1.0
+    assert spans == [(0, len(chars))]
