@@ -42,9 +42,9 @@ class PageView:
 def _pdfium_lock():
     # PDFium is not thread-safe across documents: share the loaders' lock so a page rendered for
     # one user never runs while another user's upload is being read.
-    from kbqa.loaders.pdf import _PDFIUM_LOCK
+    from kbqa.loaders.pdf import PDFIUM_LOCK
 
-    return _PDFIUM_LOCK
+    return PDFIUM_LOCK
 
 
 def render_page(

@@ -20,7 +20,7 @@ from kbqa.loaders._textutil import clean_text, display_width, is_cjk, looks_like
 from kbqa.types import Section
 
 # PDFium is not thread-safe: every call into it, across all documents, must be serialised.
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 
 # pypdfium2's error codes for FPDF_LoadDocument.
 _ERR_FORMAT = 3
@@ -108,7 +108,7 @@ def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc, list[float]]:
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         try:
             doc = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
