@@ -97,10 +97,11 @@ def build_prompt(
     history: list[Message],
     budget: Budget,
     max_chunks: int | None = None,
+    subject: str = "",
 ) -> Prompt:
     """Messages for the model: history that fits, then the template filled with the context."""
     hits = hits[:max_chunks] if max_chunks else list(hits)
-    scored = sentence_scores(query, [h.text for h in hits])
+    scored = sentence_scores(query, [h.text for h in hits], [h.heading for h in hits], subject)
     top = max((score for rows in scored for _, score in rows), default=0.0)
     items: list[ContextItem] = []
     used = 0

@@ -68,7 +68,9 @@ class MarkerStream:
 
     def feed(self, piece: str) -> str:
         out: list[str] = []
-        for char in piece:
+        # U+FFFD is what a decoder makes of bytes a model emitted that are no valid UTF-8: never
+        # worth showing.
+        for char in piece.replace("\ufffd", ""):
             if self._held:
                 self._held += char
                 if char in _CLOSERS or not _could_be_marker(self._held):

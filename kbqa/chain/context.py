@@ -14,13 +14,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kbqa.chain.terms import key_terms, sentences
+from kbqa.chain.relevance import name_pattern, names, normal_text
+from kbqa.chain.terms import STOPWORDS, char_ngrams, is_heading_like, key_terms, sentences
 from kbqa.types import Hit
 
 # A sentence is kept in focus mode when it scores at least this share of the best sentence's score.
 FOCUS_RATIO = 0.6
-# Headings and other fragments without sentence punctuation carry no answer on their own.
-_FRAGMENT = re.compile(r"^[^。！？.!?:：，,；;]{0,30}$")
+_CAPITALISED = re.compile(r"[A-Z][a-z][A-Za-z]*(?:\s+[A-Z][a-z][A-Za-z]*)*")
+# How much a query word counts when the chunk's heading holds it too (see sentence_scores).
+TOPIC_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class ContextItem:
     hit: Hit
     text: str  # what the model sees (the chunk, or its most relevant sentences)
     relevance: float = 0.0  # the best sentence's score, for ordering
+
+
+def is_fragment(sentence: str) -> bool:
+    """A heading or label: short, without sentence punctuation."""
+    return is_heading_like(sentence)
 
 
 def _quote(text: str) -> str:
@@ -43,8 +50,36 @@ def format_context(items: list[ContextItem]) -> str:
     return "\n".join(f"[{item.number}] {_quote(item.text)}" for item in ordered)
 
 
-def sentence_scores(query: str, texts: list[str]) -> list[list[tuple[str, float]]]:
-    """For each text, its sentences with a relevance score (idf-weighted query-term matches)."""
+def _capitalised(query: str) -> list[str]:
+    """Capitalised English names inside the question ("Vicuna", "Hollin Ridge Observatory")."""
+    found = []
+    for match in _CAPITALISED.finditer(query):
+        words = match.group(0).split()
+        if match.start() == 0:
+            words = words[1:]  # the question's first word is capitalised anyway
+        if words and words[0].lower() not in STOPWORDS:
+            found.append(" ".join(words))
+    return found
+
+
+def sentence_scores(
+    query: str,
+    texts: list[str],
+    topics: list[str | None] | None = None,
+    subject: str = "",
+) -> list[list[tuple[str, float]]]:
+    """For each text, its sentences with a relevance score (idf-weighted query-term matches).
+
+    - Words in the headings of all the chunks (`topics`, one per text) found the section but do
+      not pick the sentence: they count TOPIC_WEIGHT as much as the words that ask for the detail ("青岚大学校园班车" vs "教职工" in
+      "青岚大学的教职工乘坐校园班车要付费吗？").
+    - Names in the question ("A 线", "LLaMA-7B", "cache.max_entries", "Vicuna") identify the
+      sentence better than any common word: they count like the rarest term (unless they are the
+      topic).
+    - A heading inside the text ("一、停水通知") passes its score to the sentence after it.
+    - A sentence that only restates the question ("本地存储引擎。") counts half: it holds no answer.
+    - A line repeated in several chunks (a running header) counts a fifth.
+    """
     terms = key_terms(query)
     split = [sentences(text) or [text] for text in texts]
     flat = [s.lower() for group in split for s in group]
@@ -54,13 +89,55 @@ def sentence_scores(query: str, texts: list[str]) -> list[list[tuple[str, float]
         df = sum(1 for s in flat if term in s)
         # Terms found in every sentence ("ChatGLM-6B" on its own page) say little; rare ones a lot.
         weight[term] = math.log(1 + total / df) if df else 0.0
-    scored = []
+    top_weight = max(weight.values(), default=0.0) or math.log(1 + total)
+    del subject  # kept for callers; an inherited subject still tells sentences apart ("B 线")
+    query_names = [*names(query), *_capitalised(query)]
+    patterns = [(n.lower(), name_pattern(n)) for n in dict.fromkeys(query_names)]
+    query_units = char_ngrams(query)
+    topics = topics or [None] * len(texts)
+    # Topic words are those every chunk's heading holds (all the hits are about them, so they
+    # cannot tell the sentences apart). A word in only some headings
+    # still tells the right document from the others ("BLOOM" among BLOOM and LLaMA pages).
+    headings = [(t or "").lower() for t in topics]
+    common = {t for t in weight if headings and all(t in h for h in headings)}
+    local = {t: w * (TOPIC_WEIGHT if t in common else 1.0) for t, w in weight.items()}
+    bonus = [
+        (name, p) for name, p in patterns if not (headings and all(name in h for h in headings))
+    ]
+    # A line found in several chunks is a running header or footer ("… Administrator Manual").
+    seen: dict[str, int] = {}
     for group in split:
-        rows = []
+        for sentence in set(group):
+            seen[sentence] = seen.get(sentence, 0) + 1
+    scored = []
+    for group, topic in zip(split, topics, strict=True):
+        topic_text = (topic or "").lower()
+        # Per sentence: what it matched (term or name -> weight) and its factor.
+        matched: list[dict[str, float]] = []
+        factors: list[float] = []
         for sentence in group:
-            score = sum(w for t, w in weight.items() if t in sentence.lower())
-            if _FRAGMENT.match(sentence.strip()):
+            lowered = sentence.lower()
+            found = {t: w for t, w in local.items() if w and t in lowered}
+            normal = normal_text(sentence)
+            found.update({f"name:{n}": top_weight for n, p in bonus if p.search(normal)})
+            factor = 1.0
+            units = char_ngrams(sentence)
+            if units and units <= query_units:
+                factor *= 0.5
+            if seen[sentence] > 1:
+                factor *= 0.2
+            matched.append(found)
+            factors.append(factor)
+        rows = []
+        for i, sentence in enumerate(group):
+            score = sum(matched[i].values()) * factors[i]
+            if is_fragment(sentence):
                 score *= 0.5  # a heading names the topic but holds no answer
+            elif i > 0 and is_fragment(group[i - 1]) and group[i - 1].lower() not in topic_text:
+                # An inline heading ("一、停水通知") names the topic of the sentence after it: what
+                # it matched and that sentence lacks ("停水") counts for the sentence.
+                extra = {k: w for k, w in matched[i - 1].items() if k not in matched[i]}
+                score += sum(extra.values()) * factors[i - 1]
             rows.append((sentence, score))
         scored.append(rows)
     return scored

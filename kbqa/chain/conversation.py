@@ -201,14 +201,7 @@ class Conversation:
             llm_capable=capable,
         )
         boost = self.turns[-1].sources if rewritten.follow_up and self.turns else ()
-        hits = retrieve(
-            self.kb,
-            rewritten.query,
-            question,
-            settings.retrieval.k,
-            follow_up=rewritten.follow_up,
-            boost=boost,
-        )
+        hits = retrieve(self.kb, rewritten.query, settings.retrieval.k, boost=boost)
         timings = {"retrieve": time.perf_counter() - started}
         answer = Answer(
             question=question,
@@ -241,14 +234,22 @@ class Conversation:
             max_new = min(max_new, SMALL_MODEL_MAX_NEW_TOKENS)
         budget = Budget.for_model(llm, max_new)
         past = self.history if settings.chain.max_history_turns else []
+        if small and (not rewritten.follow_up or rewritten.question != question):
+            # The question stands alone (or was made to): a small model answers it better without
+            # the earlier turns, which it tends to repeat; they would also cost prefill time.
+            past = []
+        # Sentences are picked by the resolved question; the query's carried-over terms from the
+        # earlier turn help retrieval but would pick the earlier turn's sentences here.
+        focus_on = rewritten.query if rewritten.question == question else rewritten.question
         prompt = build_prompt(
             llm,
             self.prompts.qa(language),
             rewritten.question,
-            rewritten.query,
+            focus_on,
             hits,
             past,
             budget,
+            subject=rewritten.subject,
         )
         answer.citations = make_citations(item.hit for item in prompt.items)
         answer.prompt_tokens = prompt.tokens
@@ -286,7 +287,7 @@ class Conversation:
         tail = ""
         if small:
             check = check_reply(model_text, rewritten.question, prompt.items, language)
-            tail = guard_note(check, rewritten.query, prompt.items, language)
+            tail = guard_note(check, focus_on, prompt.items, language, rewritten.subject)
             answer.note = tail
         if not tail and not cited_numbers(model_text, count):
             # The model cited nothing: cite the chunk its words come from, if that is clear.

@@ -16,9 +16,19 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from kbqa.chain.context import ContextItem, sentence_scores
+from kbqa.chain.context import ContextItem, is_fragment, sentence_scores
 from kbqa.chain.language import Language, detect_language
 from kbqa.chain.terms import char_ngrams, numbers
+
+# A run of 1-8 characters repeated at least 4 more times at the end of the text.
+_LOOP = re.compile(r"(.{1,8}?)\1{4,}$", re.DOTALL)
+
+
+def _looping(text: str) -> bool:
+    """Whether `text` ends in a run of 1-8 characters repeated 5 times or more ("0000" in a number
+    is not a loop: the run must hold a letter)."""
+    match = _LOOP.search(text[-48:])
+    return bool(match) and any(c.isalpha() for c in match.group(1))
 
 
 def _key(text: str) -> str:
@@ -60,6 +70,10 @@ def stop_on_repeat(
                 if keep_going is not None and not keep_going("".join(shown + out)):
                     stop = True
                     break
+            elif _looping(current):
+                # A short run repeated over and over within one sentence ("猿猫猿猫猿猫..."): stop.
+                stop = True
+                break
             elif key and any(d.startswith(key) for d in done):
                 held += char
             else:
@@ -115,20 +129,26 @@ def check_reply(reply: str, question: str, items: list[ContextItem], language: L
     return check
 
 
-def best_sentence(query: str, items: list[ContextItem]) -> tuple[str, int] | None:
+def best_sentence(
+    query: str, items: list[ContextItem], subject: str = ""
+) -> tuple[str, int] | None:
     """The context sentence that best matches the query, with its chunk's number."""
     if not items:
         return None
-    scored = sentence_scores(query, [item.text for item in items])
+    # The whole chunks, not just the sentences the model saw: a quote may come from any of them.
+    headings = [item.hit.heading for item in items]
+    scored = sentence_scores(query, [item.hit.text for item in items], headings, subject)
     query_units = _units(query)
     best: tuple[float, int, str] | None = None
     for rank, sentences in enumerate(scored):
         for text, score in sentences:
             # Among sentences matching the same terms, the one the query covers most wins: "具有 62
             # 亿参数" over a long sentence that mentions "参数微调" in passing.
+            if is_fragment(text):
+                continue  # a heading is never the answer
             units = _units(text)
             density = len(units & query_units) / len(units) if units else 0.0
-            value = score + density
+            value = score + 0.25 * density  # density only breaks near-ties
             # Ties go to the better-ranked chunk.
             if best is None or value > best[0] or (value == best[0] and rank < best[1]):
                 best = (value, rank, text)
@@ -137,11 +157,13 @@ def best_sentence(query: str, items: list[ContextItem]) -> tuple[str, int] | Non
     return best[2].strip(), items[best[1]].number
 
 
-def guard_note(check: Check, query: str, items: list[ContextItem], language: Language) -> str:
+def guard_note(
+    check: Check, query: str, items: list[ContextItem], language: Language, subject: str = ""
+) -> str:
     """The note appended to a reply that failed `check` ("" when it passed)."""
     if check.ok:
         return ""
-    quote = best_sentence(query, items)
+    quote = best_sentence(query, items, subject)
     if quote is None:
         return ""
     sentence, number = quote

@@ -34,7 +34,8 @@ _LETTER_CJK = re.compile(rf"(?<![A-Za-z0-9])([A-Z])\s*([{_CJK}])")
 _SEPARATORS = re.compile(r"[\s\-_/]+")
 
 
-def _normal(text: str) -> str:
+def normal_text(text: str) -> str:
+    """Lower-cased, NFKC, separators (space, -, _, /) as single spaces: how names are matched."""
     return _SEPARATORS.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 
@@ -53,24 +54,24 @@ def names(question: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _pattern(name: str) -> re.Pattern[str]:
-    parts = [re.escape(part) for part in _normal(name).split(" ")]
+def name_pattern(name: str) -> re.Pattern[str]:
+    parts = [re.escape(part) for part in normal_text(name).split(" ")]
     return re.compile(r"(?<![a-z0-9])" + r"\s*".join(parts) + r"(?![a-z0-9])")
 
 
 def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     """The question's names that occur in none of `texts`."""
-    corpus = [_normal(text) for text in texts]
-    return [n for n in names(question) if not any(_pattern(n).search(t) for t in corpus)]
+    corpus = [normal_text(text) for text in texts]
+    return [n for n in names(question) if not any(name_pattern(n).search(t) for t in corpus)]
 
 
 def shares_words(question: str, texts: Iterable[str]) -> bool:
     """Whether any content word of the question occurs in one of `texts` (True if it has none)."""
     # Single Chinese characters ("做", "部") occur in any Chinese page: they prove nothing.
-    terms = [_normal(t) for t in key_terms(question) if len(t) > 1 or t.isascii()]
+    terms = [normal_text(t) for t in key_terms(question) if len(t) > 1 or t.isascii()]
     if not terms:
         return True
-    corpus = [_normal(text) for text in texts]
+    corpus = [normal_text(text) for text in texts]
     return any(term in text for term in terms for text in corpus)
 
 

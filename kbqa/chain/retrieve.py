@@ -1,9 +1,11 @@
-"""Retrieval for one turn: the standalone query, plus the raw follow-up and the earlier sources.
+"""Retrieval for one turn: the standalone query, with the earlier answer's sources boosted.
 
-For a follow-up, the rewritten query finds the subject's passages, but the user's own words may
-still matter (a rewrite can go wrong), so both result lists are fused by reciprocal rank, the
-rewritten one weighted higher; chunks from the pages the previous answer cited get a small boost.
-A chunk found by both keeps its higher cosine, which is what the refusal cut-off reads.
+A follow-up is searched with its standalone query (rewrite.py), never with the raw last message
+alone. Fusing in the raw message's own results was tried and dropped: a generic follow-up ("And
+what is its default value?") matches every page of a configuration reference, and those pages then
+outrank the subject's passage (on the dev set, one follow-up's evidence fell from rank 1 to 9).
+Chunks from the pages the previous answer cited get a small boost (a few ranks at most), since a
+follow-up usually asks about the same place.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 from kbqa.types import Hit
 
 RRF_K = 60
-RAW_WEIGHT = 0.5  # the raw follow-up's list, next to the rewritten query's (1.0)
 SOURCE_BOOST = 0.3  # extra weight, as a fraction of a rank-1 vote, for the earlier answer's pages
 
 
@@ -27,7 +28,8 @@ def fuse(
     k: int,
     boost: Iterable[tuple[str, int | None]] = (),
 ) -> list[Hit]:
-    """Weighted reciprocal-rank fusion of several hit lists, best first, at most `k`."""
+    """Weighted reciprocal-rank fusion of hit lists, best first, at most `k`; a chunk found in
+    several lists keeps its highest cosine."""
     boosted = set(boost)
     score: dict[Any, float] = {}
     best: dict[Any, Hit] = {}
@@ -47,19 +49,15 @@ def fuse(
 def retrieve(
     kb: Any,
     query: str,
-    question: str,
     k: int,
     *,
-    follow_up: bool = False,
     boost: Iterable[tuple[str, int | None]] = (),
     mode: str | None = None,
 ) -> list[Hit]:
     """The chunks for this turn, best first."""
-    fetch = max(k, 10)  # a deeper pool, so fusion can promote what one list ranks 6th-10th
-    hits = kb.search(query, k=fetch, mode=mode)
-    if not follow_up:
-        return hits[:k]
-    lists = [(hits, 1.0)]
-    if question.strip() != query.strip():
-        lists.append((kb.search(question, k=fetch, mode=mode), RAW_WEIGHT))
-    return fuse(lists, k, boost)
+    boost = tuple(boost)
+    if not boost:
+        return kb.search(query, k=k, mode=mode)
+    # A deeper pool, so the boost can lift a chunk ranked just below the cut.
+    hits = kb.search(query, k=max(k, 10), mode=mode)
+    return fuse([(hits, 1.0)], k, boost)

@@ -74,6 +74,7 @@ class Rewrite:
     question: str  # the question as the model should read it (pronoun resolved when possible)
     method: Method
     follow_up: bool
+    subject: str = ""  # the earlier turn's subject put into the question, if any
 
 
 def subjects(text: str) -> list[str]:
@@ -163,7 +164,12 @@ def history_rewrite(question: str, history: list[Turn], language: Language) -> R
         # The old subject is not what the user asks about now.
         carried = [t for t in carried if t not in {w.lower() for w in words(subject)}]
     query = " ".join([resolved, *carried]) if carried else resolved
-    return Rewrite(query=query, question=resolved, method="history", follow_up=True)
+    inserted = subject if subject and resolved != question and subject in resolved else ""
+    if own_subjects and subject and subject in before and not pronoun:
+        inserted = own_subjects[0]
+    return Rewrite(
+        query=query, question=resolved, method="history", follow_up=True, subject=inserted
+    )
 
 
 def format_history(history: list[Turn], language: Language, max_turns: int = 3) -> str:

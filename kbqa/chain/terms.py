@@ -16,7 +16,10 @@ _TOKEN = re.compile(rf"[{_LATIN}][{_LATIN}.\-_+]*[{_LATIN}]|[{_LATIN}]|[{_CJK}]+
 _HAS_CJK = re.compile(rf"[{_CJK}]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Sentence ends: Chinese punctuation, or English . ! ? followed by a space; newlines too.
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])(?=\s)|\n+")
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])(?=\s)")
+_LINE_END = set("。！？；!?.;:：")
+# Sentence punctuation; a dot between digits ("4.3") is a decimal point, not punctuation.
+_PUNCTUATED = re.compile(r"[。！？!?:：，,；;]|\.(?!\d)")
 
 # Words that carry no subject: question words, pronouns, auxiliaries, generic nouns.
 _STOPWORDS = """
@@ -108,6 +111,43 @@ def numbers(text: str) -> list[str]:
     return [n.replace(",", "") for n in _NUMBER.findall(text)]
 
 
+def is_heading_like(line: str) -> bool:
+    """A heading, label or running header: at most 60 characters, no sentence punctuation."""
+    line = line.strip()
+    return len(line) <= 60 and not _PUNCTUATED.search(line)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines rejoined where a line break only wraps a sentence (PDF text): a break counts when
+    the line ends a sentence, is short and unpunctuated (a heading), or a blank line follows."""
+    out: list[str] = []
+    current = ""
+    for raw in re.split(r"(\n\s*\n)", text):
+        if not raw.strip():
+            if current:
+                out.append(current)
+            current = ""
+            continue
+        for line in raw.split("\n"):
+            line = line.strip()
+            if not line:
+                continue
+            if not current:
+                current = line
+            else:
+                both_cjk = _HAS_CJK.match(current[-1]) and _HAS_CJK.match(line[0])
+                glue = "" if both_cjk else " "
+                current += glue + line
+            if current[-1] in _LINE_END or is_heading_like(current):
+                out.append(current)
+                current = ""
+    if current:
+        out.append(current)
+    return out
+
+
 def sentences(text: str) -> list[str]:
-    """The text cut into sentences (Chinese and English punctuation, line breaks)."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    """The text cut into sentences (Chinese and English punctuation; line breaks that end one)."""
+    return [
+        s.strip() for line in _lines(text) for s in _SENTENCE_END.split(line) if s and s.strip()
+    ]

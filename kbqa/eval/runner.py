@@ -64,9 +64,7 @@ def run_retrieval(
                 llm_capable=False,
             )
             boost = turns[-1].sources if rewritten.follow_up and turns else ()
-            hits = retrieve(
-                kb, rewritten.query, text, k, follow_up=rewritten.follow_up, boost=boost, mode=mode
-            )
+            hits = retrieve(kb, rewritten.query, k, boost=boost, mode=mode)
             # No answer in this mode: the earlier turn's sources are what it retrieved best.
             sources = tuple(dict.fromkeys((h.source, h.page) for h in hits[:1]))
             turns.append(
