@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from kbqa import loaders
 from kbqa.errors import KBQAError, LoaderError
 from kbqa.store.chunk_store import FileRecord, NewChunk
@@ -22,10 +24,13 @@ from kbqa.types import Chunk
 if TYPE_CHECKING:
     from kbqa.knowledge_base import KnowledgeBase
 
-ProgressCallback = Callable[[int, int, str], None]  # (files done, files total, current file)
+# (files done, files total, current file); "done" is fractional while a batch is being embedded
+ProgressCallback = Callable[[float, int, str], None]
 
 #: chunks embedded together: large enough to keep both cores busy, small enough to commit often
 BATCH_CHUNKS = 256
+#: chunks embedded between two progress reports
+PROGRESS_STEP_CHUNKS = 64
 #: room left in each chunk for the heading that is embedded with it ("title enhance")
 HEADING_TOKENS = 24
 #: chunks longer than this gain little for retrieval and cost the LLM's prompt budget
@@ -155,16 +160,32 @@ class Ingestor:
         with self.store.writer(wait_s=5.0):
             candidates = discover(paths, report)
             bar = _progress_bar(len(candidates), progress)
+            total = len(candidates)
+            finished = 0  # files skipped, failed or committed
             pending: list[_Prepared] = []
-            for done, candidate in enumerate(candidates):
+
+            def commit() -> None:
+                nonlocal finished, pending
+                # Embedding is the slow part: report it in steps, so one big PDF moves the bar.
+                base, size, label = (
+                    finished,
+                    len(pending),
+                    pending[-1].record.doc if pending else "",
+                )
+                self._commit(pending, report, lambda part: bar(base + part * size, total, label))
+                finished += size
+                pending = []
+
+            for candidate in candidates:
                 prepared = self._prepare(candidate, report, force)
-                if prepared is not None:
-                    pending.append(prepared)
-                    if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS:
-                        self._commit(pending, report)
-                        pending = []
-                bar(done + 1, len(candidates), candidate.doc)
-            self._commit(pending, report)
+                if prepared is None:
+                    finished += 1
+                    bar(finished + len(pending), total, candidate.doc)
+                    continue
+                pending.append(prepared)
+                if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS:
+                    commit()
+            commit()
             if prune:
                 self._prune(paths, candidates, report)
             self.store.save_index()
@@ -237,12 +258,23 @@ class Ingestor:
             )
         return self._splitter
 
-    def _commit(self, pending: list[_Prepared], report: IngestReport) -> None:
+    def _commit(
+        self,
+        pending: list[_Prepared],
+        report: IngestReport,
+        on_embedded: Callable[[float], None] = lambda fraction: None,
+    ) -> None:
         if not pending:
             return
         texts = [embedding_text(chunk) for prepared in pending for chunk in prepared.chunks]
         started = time.perf_counter()
-        vectors = self.kb.embedder.encode_documents(texts)
+        parts = []
+        for start in range(0, len(texts), PROGRESS_STEP_CHUNKS):
+            parts.append(
+                self.kb.embedder.encode_documents(texts[start : start + PROGRESS_STEP_CHUNKS])
+            )
+            on_embedded(min(1.0, (start + PROGRESS_STEP_CHUNKS) / len(texts)))
+        vectors = np.vstack(parts)
         report.embed_seconds += time.perf_counter() - started
         documents, offset = [], 0
         for prepared in pending:
@@ -304,8 +336,8 @@ def _progress_bar(total: int, progress: bool | ProgressCallback) -> ProgressCall
 
     bar = tqdm(total=total, unit="file", desc="ingesting", leave=False)
 
-    def update(done: int, total_: int, current: str) -> None:
-        bar.update(done - bar.n)
+    def update(done: float, total_: int, current: str) -> None:
+        bar.update(round(done - bar.n, 3))
         bar.set_postfix_str(current[-40:], refresh=False)
         if done >= total_:
             bar.close()

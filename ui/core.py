@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kbqa.types import Hit
     from ui.pages import PageView
 
-ProgressFn = Callable[[int, int, str], None]
+ProgressFn = Callable[[float, int, str], None]
 log = logging.getLogger(__name__)
 
 
@@ -323,10 +323,10 @@ def ingest_uploads(
         report = None
         names = [path.name for path in batch.accepted]
 
-        def step(done: int, total: int, _finished: str) -> None:
-            # The knowledge base reports each file when it is done; show the one now being read.
+        def step(done: float, total: int, _finished: str) -> None:
+            # The knowledge base reports fractions of files while it embeds; name the file at hand.
             if progress is not None:
-                progress(done, total, names[min(done, len(names) - 1)])
+                progress(done, total, names[min(int(done), len(names) - 1)])
 
         step(0, len(names), "")
         try:

@@ -310,3 +310,13 @@ def test_killed_ingest_leaves_the_last_good_state(kbqa_home: Path) -> None:
     assert len(report.added) + len(report.unchanged) == 1000 and not report.failed
     assert len(reopened.files()) == 1003
     assert reopened.store.index().ntotal == reopened.count_chunks()
+
+
+def test_progress_moves_while_one_big_file_is_embedded(fast_kb: KnowledgeBase, tmp_path: Path):
+    pages = [f"Page {n}. " + "Gears turn slowly in the old clock tower. " * 30 for n in range(40)]
+    pdf = write_text_pdf(tmp_path / "big.pdf", pages)
+    calls: list[float] = []
+    report = fast_kb.add(pdf, progress=lambda done, total, current: calls.append(done / total))
+    assert report.chunks_added > 64  # more than one embedding step
+    assert any(0 < fraction < 1 for fraction in calls), calls
+    assert calls == sorted(calls) and calls[-1] == 1.0
