@@ -388,7 +388,9 @@ def load_gguf(
             threads=threads,
             info=info,
         )
-    if not transformers_supports(info.architecture):
+    # Asked only before a conversion: importing transformers' GGUF tables costs seconds per load.
+    converted = (cache_dir_for(info) / "kbqa-source.json").is_file()
+    if not converted and not transformers_supports(info.architecture):
         hint = (
             " (install llama-cpp-python to run it: pip install 'kbqa[llamacpp]')"
             if not llama_cpp_available()

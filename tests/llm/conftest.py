@@ -16,6 +16,13 @@ def llm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("llm-home")
 
 
+@pytest.fixture(autouse=True)
+def _llm_home_env(llm_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every LLM test runs with KBQA_HOME set: a model reloaded after the registry evicted it finds
+    its converted copy there, and nothing is ever written to ~/.kbqa."""
+    monkeypatch.setenv("KBQA_HOME", str(llm_home))
+
+
 @pytest.fixture(scope="session")
 def smollm2(llm_home: Path) -> ChatBackend:
     """The embedded default model, loaded once: `load_llm(LLMSettings())` exactly as the app does."""

@@ -74,3 +74,18 @@ def test_chatglm2_format_when_config_says_so(tmp_path: Path) -> None:
     llm = load_llm(LLMSettings(model=str(folder)))
     assert llm.context_length == 4096
     assert llm.format(HISTORY).startswith("[Round 1]\n\n问：你好\n\n答：你好！\n\n[Round 2]")  # type: ignore[attr-defined]
+
+
+def test_chatglm3_uses_its_tokenizers_build_chat_input(tmp_path: Path) -> None:
+    folder = tiny.save_tiny_chatglm3(tmp_path / "chatglm3-6b-tiny")
+    llm = load_llm(LLMSettings(model=str(folder)))
+    assert isinstance(llm, TransformersBackend)
+    assert llm.chat_format == "checkpoint" and llm.context_length == 8192
+    assert llm.info is not None and "generation: chatglm3" in llm.info.notes
+    expected = (
+        "[gMASK]sop<|user|>\n你好<|assistant|>\n你好！<|user|>\n仓库有多少托盘？<|assistant|>"
+    )
+    assert llm.encode_messages(HISTORY) == llm.tokenizer.encode(expected, add_special_tokens=False)
+    # generation stops at ChatGLM3's role tokens, which end its turns
+    assert llm.tokenizer.convert_tokens_to_ids("<|user|>") in llm.eos_ids
+    assert 0 < len(llm.generate(HISTORY, GenerationConfig(max_new_tokens=6))) <= 6

@@ -11,10 +11,13 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from kbqa.llm.base import ChatBackend
 from kbqa.llm.langchain import ChatKBQA
 
+_BACKEND: dict[str, ChatBackend] = {}
+
 
 @pytest.fixture(autouse=True)
 def _loaded(smollm2: ChatBackend) -> None:
-    """Load SmolLM2 once for the session; ChatKBQA then finds it in the registry's cache."""
+    """SmolLM2, loaded once for the session, handed to ChatKBQA as an already-loaded backend."""
+    _BACKEND["smollm2"] = smollm2
 
 
 class TestChatKBQAUnit(ChatModelUnitTests):
@@ -24,7 +27,7 @@ class TestChatKBQAUnit(ChatModelUnitTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"model": "smollm2-135m-instruct"}
+        return {"model": "smollm2-135m-instruct", "chat_backend": _BACKEND["smollm2"]}
 
     @property
     def supports_model_override(self) -> bool:
@@ -38,7 +41,11 @@ class TestChatKBQAIntegration(ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"model": "smollm2-135m-instruct", "max_tokens": 16}
+        return {
+            "model": "smollm2-135m-instruct",
+            "chat_backend": _BACKEND["smollm2"],
+            "max_tokens": 16,
+        }
 
     @property
     def has_tool_calling(self) -> bool:

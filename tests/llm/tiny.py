@@ -227,8 +227,59 @@ class ChatGLMForConditionalGeneration(PreTrainedModel, GenerationMixin):
 '''
 
 
+TOKENIZATION_CHATGLM3 = '''
+"""A tiny stand-in for ChatGLM3's tokenizer: role tokens and build_chat_input(query, history, role)."""
+import torch
+from transformers import BatchEncoding, PreTrainedTokenizerFast
+
+
+class ChatGLMTokenizer(PreTrainedTokenizerFast):
+    def build_single_message(self, role, metadata, message):
+        return self.encode(f"<|{role}|>", add_special_tokens=False) + self.encode(
+            f"{metadata}\\n" + message, add_special_tokens=False
+        )
+
+    def build_chat_input(self, query, history=None, role="user"):
+        ids = self.encode("[gMASK]sop", add_special_tokens=False)
+        for item in history or []:
+            ids += self.build_single_message(item["role"], item.get("metadata", ""), item["content"])
+        ids += self.build_single_message(role, "", query)
+        ids += self.encode("<|assistant|>", add_special_tokens=False)
+        return BatchEncoding({"input_ids": torch.tensor([ids])})
+'''
+
+
+def save_tiny_chatglm3(folder: Path) -> Path:
+    """A ChatGLM3-style folder: the model code above plus a remote tokenizer with role tokens."""
+    save_tiny_chatglm(folder, extra_vocab=8)
+    (folder / "tokenization_chatglm.py").write_text(textwrap.dedent(TOKENIZATION_CHATGLM3))
+    tokenizer = byte_tokenizer()
+    tokenizer.add_special_tokens(
+        {
+            "additional_special_tokens": [
+                "<|system|>",
+                "<|user|>",
+                "<|assistant|>",
+                "<|observation|>",
+            ]
+        }
+    )
+    tokenizer.save_pretrained(folder)
+    data = json.loads((folder / "tokenizer_config.json").read_text())
+    data["tokenizer_class"] = "ChatGLMTokenizer"
+    data["auto_map"] = {"AutoTokenizer": [None, "tokenization_chatglm.ChatGLMTokenizer"]}
+    (folder / "tokenizer_config.json").write_text(json.dumps(data, indent=1))
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"]["AutoTokenizer"] = [None, "tokenization_chatglm.ChatGLMTokenizer"]
+    for key in ("position_encoding_2d", "max_sequence_length"):
+        config.pop(key, None)
+    config["seq_length"] = 8192
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
+    return folder
+
+
 def save_tiny_chatglm(
-    folder: Path, *, quantization_bit: int = 0, with_quantize: bool = True
+    folder: Path, *, quantization_bit: int = 0, with_quantize: bool = True, extra_vocab: int = 0
 ) -> Path:
     """A ChatGLM-6B-style folder: config.json with auto_map, the modelling code, weights, tokenizer."""
     import importlib.util
@@ -259,7 +310,7 @@ def save_tiny_chatglm(
     modeling_mod = importlib.import_module(f"{package}.modeling_chatglm")
     torch.manual_seed(0)
     config = config_mod.ChatGLMConfig(
-        vocab_size=vocab_size(), bos_token_id=1, eos_token_id=2, pad_token_id=3
+        vocab_size=vocab_size() + extra_vocab, bos_token_id=1, eos_token_id=2, pad_token_id=3
     )
     model = modeling_mod.ChatGLMForConditionalGeneration(config)
     tokenizer = byte_tokenizer()
