@@ -104,3 +104,16 @@ def test_bitsandbytes_quantisation_on_cpu(tiny_models: dict[str, Path], quantize
 def test_backend_mismatch_is_explained(tiny_models: dict[str, Path]) -> None:
     with pytest.raises(ModelError, match="is a 'llama' checkpoint, not bloom"):
         load_llm(LLMSettings(model=str(tiny_models["llama"]), backend="bloom"))
+
+
+def test_models_load_reports_weights_memory(
+    tiny_models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from kbqa.cli import main
+
+    assert main(["models", "--load", str(tiny_models["bloom"]), "--quantize", "int8", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["backend"] == "bloom" and data["quantize"] == "int8"
+    assert data["weights_bytes"] > 0 and data["peak_rss_mb"] > 0 and data["context_length"] == 2048
