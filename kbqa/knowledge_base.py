@@ -21,6 +21,7 @@ from kbqa.store.chunk_store import ChunkStore, FileRecord
 from kbqa.types import Hit
 
 if TYPE_CHECKING:
+    from kbqa.chain.types import Answer
     from kbqa.embedders import Embedder
     from kbqa.ingest import IngestReport, ProgressCallback
     from kbqa.retrieval.langchain_retriever import KnowledgeBaseRetriever
@@ -245,6 +246,14 @@ class KnowledgeBase:
 
         rows = self.store.neighbours(hit.path, hit.position, span)
         return [to_hit(row, hit.score if row.uid == hit.chunk_id else 0.0) for row in rows]
+
+    def ask(
+        self, question: str, history: Sequence[Any] | None = None, *, llm: Any = None
+    ) -> Answer:
+        """Answer `question` from this knowledge base (RAG chain), with optional earlier turns."""
+        from kbqa.chain.conversation import ask
+
+        return ask(self, question, history, llm=llm, settings=self.settings)
 
     def as_retriever(self, k: int = 5, **search_kwargs: Any) -> KnowledgeBaseRetriever:
         from kbqa.retrieval.langchain_retriever import KnowledgeBaseRetriever
