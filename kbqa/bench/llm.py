@@ -113,16 +113,24 @@ def child(spec_json: str) -> dict[str, Any]:
     ):
         pass
     ids = _long_prompt_ids(backend, spec["prompt_tokens"])
-    start = time.perf_counter()
-    first = None
-    for _ in backend.stream_ids(
-        ids, greedy, max_new_tokens=spec["new_tokens"], min_new_tokens=spec["new_tokens"]
-    ):
-        if first is None:
-            first = time.perf_counter() - start
-    total = time.perf_counter() - start
-    first = first if first is not None else total
-    decode = (spec["new_tokens"] - 1) / max(total - first, 1e-9)
+    ttfts: list[float] = []
+    rates: list[float] = []
+    # Best of a few rounds: the machine is shared, and the best round is the closest to what the
+    # path does when it has the cores; the median shows what contention costs.
+    for _ in range(spec.get("rounds", 3)):
+        start = time.perf_counter()
+        first = None
+        for _ in backend.stream_ids(
+            ids, greedy, max_new_tokens=spec["new_tokens"], min_new_tokens=spec["new_tokens"]
+        ):
+            if first is None:
+                first = time.perf_counter() - start
+        total = time.perf_counter() - start
+        first = first if first is not None else total
+        ttfts.append(first)
+        rates.append((spec["new_tokens"] - 1) / max(total - first, 1e-9))
+    ttfts.sort()
+    rates.sort()
     # Sanity: a grounded question the model answers correctly in fp32.
     answer = backend.generate(
         [
@@ -143,8 +151,10 @@ def child(spec_json: str) -> dict[str, Any]:
         "model_rss_mb": round(rss_loaded - rss_before),
         "weights_mb": round(info.weights_bytes / 2**20) if info and info.weights_bytes else None,
         "prompt_tokens": len(ids),
-        "ttft_s": round(first, 2),
-        "decode_tok_s": round(decode, 1),
+        "ttft_s": round(ttfts[0], 2),
+        "ttft_median_s": round(ttfts[len(ttfts) // 2], 2),
+        "decode_tok_s": round(rates[-1], 1),
+        "decode_median_tok_s": round(rates[len(rates) // 2], 1),
         "answer": answer.strip(),
         "sane": "420" in answer,
         "runtime": info.summary() if info else "",
@@ -228,7 +238,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
         print(
             f"  {row['name']:14} load {row['load_s']:5.1f} s  rss {row['rss_mb']:5d} MiB  "
-            f"first token {row['ttft_s']:5.2f} s  decode {row['decode_tok_s']:5.1f} tok/s  sane={row['sane']}",
+            f"first token {row['ttft_s']:5.2f} s (median {row['ttft_median_s']:.2f})  "
+            f"decode {row['decode_tok_s']:5.1f} tok/s (median {row['decode_median_tok_s']:.1f})  "
+            f"sane={row['sane']}",
             flush=True,
         )
     if not rows:
@@ -249,8 +261,8 @@ def run(args: argparse.Namespace) -> int:
             f"{'met' if meets else 'missed'}"
         )
     print(
-        f"\ntargets: decode >= {TARGET_DECODE:g} tok/s and first token <= {TARGET_TTFT:g} s, "
-        f"or >= {TARGET_VS_LLAMACPP:g}x llama.cpp's decode rate"
+        f"\nbest of 3 rounds per path. targets: decode >= {TARGET_DECODE:g} tok/s and first token"
+        f" <= {TARGET_TTFT:g} s, or >= {TARGET_VS_LLAMACPP:g}x llama.cpp's decode rate"
     )
     out = Path(".bench")
     out.mkdir(exist_ok=True)

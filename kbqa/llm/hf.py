@@ -194,6 +194,12 @@ class TransformersBackend(ChatBackend):
             "streamer": _QueueStreamer(pieces),
             "stopping_criteria": StoppingCriteriaList([_Stop()]),
         }
+        if getattr(self.model, "_can_compile_fullgraph", False):
+            # A static KV cache, preallocated for this prompt and answer: transformers' default
+            # cache grows by concatenation, copying every layer's keys and values at each token;
+            # after a 1,000-token RAG prompt decoding was 25-30% faster without those copies.
+            # No torch.compile: it would need a compiler at run time (and pays off on GPUs only).
+            kwargs.update(cache_implementation="static", disable_compile=True)
         if config.temperature > 0:
             kwargs.update(
                 do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=0
@@ -345,7 +351,7 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
-def pick_dtype(device: str, requested: str | None = None, quantize: str = "none") -> Any:
+def pick_dtype(device: str, requested: str | None = None, quantize: str = "none") -> Any:  # noqa: ARG001
     """The compute dtype: what was asked for, else the fastest this device runs well."""
     import torch
 
@@ -356,10 +362,8 @@ def pick_dtype(device: str, requested: str | None = None, quantize: str = "none"
         return table[requested]
     if device == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if quantize != "none":
-        # bitsandbytes' CPU 4-bit kernel computes in bf16 inside whatever it is given; the layers
-        # around it (norms, attention) were faster in fp32 here (docs/bench/llm.md).
-        return torch.float32
+    # With native bf16 (AVX512-BF16/AMX) bf16 halves memory traffic, and a prefill's matmuls run
+    # about twice as fast as fp32; bitsandbytes' CPU 4-bit kernel computes in bf16 anyway.
     return torch.bfloat16 if cpu_supports_bf16() else torch.float32
 
 

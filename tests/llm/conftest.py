@@ -55,3 +55,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_chatglm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny.save_tiny_chatglm(tmp_path_factory.mktemp("chatglm") / "chatglm-6b-tiny")
+
+
+@pytest.fixture(scope="session")
+def smollm2_nf4_folder(smollm2_folder: Path) -> Path:
+    """kbqa's NF4 copy of the converted SmolLM2 (what the default path loads)."""
+    folders = sorted(smollm2_folder.parent.glob(smollm2_folder.name + "-nf4-*"))
+    assert len(folders) == 1, folders
+    return folders[0]

@@ -63,8 +63,8 @@ def test_stop_string_and_token_counts(smollm2: ChatBackend) -> None:
     assert smollm2.count_message_tokens(messages) > smollm2.count_tokens(messages[0]["content"])
 
 
-def test_converted_once_into_safetensors(smollm2_folder: Path) -> None:
-    for folder in (smollm2_folder, smollm2_folder.with_name(smollm2_folder.name + "-nf4-fp32")):
+def test_converted_once_into_safetensors(smollm2_folder: Path, smollm2_nf4_folder: Path) -> None:
+    for folder in (smollm2_folder, smollm2_nf4_folder):
         names = {p.name for p in folder.iterdir()}
         assert {"model.safetensors", "config.json", "tokenizer.json", "kbqa-source.json"} <= names
         assert not any(n.endswith((".bin", ".pkl", ".pt", ".pth")) for n in names)  # no pickles

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kbqa.llm.base import ChatBackend, GenerationConfig, Message
+from kbqa.llm.base import GenerationConfig, Message
 from kbqa.llm.langchain import ChatKBQA
 from kbqa.llm.openai_compat import OpenAIBackend, estimate_tokens
 from kbqa.llm.registry import load_llm
@@ -29,11 +29,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served_folder(smollm2: ChatBackend, smollm2_folder: Path) -> Path:
+def served_folder(smollm2_nf4_folder: Path) -> Path:
     # The NF4 copy kbqa saved of the converted SmolLM2: a plain transformers folder, 4-bit weights.
-    folder = smollm2_folder.with_name(smollm2_folder.name + "-nf4-fp32")
-    assert (folder / "config.json").is_file()
-    return folder
+    assert (smollm2_nf4_folder / "config.json").is_file()
+    return smollm2_nf4_folder
 
 
 @pytest.fixture(scope="module")

@@ -113,7 +113,9 @@ def test_models_load_reports_weights_memory(
 
     from kbqa.cli import main
 
-    assert main(["models", "--load", str(tiny_models["bloom"]), "--quantize", "int8", "--json"]) == 0
+    assert (
+        main(["models", "--load", str(tiny_models["bloom"]), "--quantize", "int8", "--json"]) == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["backend"] == "bloom" and data["quantize"] == "int8"
     assert data["weights_bytes"] > 0 and data["peak_rss_mb"] > 0 and data["context_length"] == 2048
