@@ -74,8 +74,8 @@ def sentence_scores(
       not pick the sentence: they count TOPIC_WEIGHT as much as the words that ask for the detail ("青岚大学校园班车" vs "教职工" in
       "青岚大学的教职工乘坐校园班车要付费吗？").
     - Names in the question ("A 线", "LLaMA-7B", "cache.max_entries", "Vicuna") identify the
-      sentence better than any common word: they count like the rarest term (unless they are the
-      topic).
+      sentence better than common words: they count twice a word as rare (unless they are the
+      topic of every chunk).
     - A heading inside the text ("一、停水通知") passes its score to the sentence after it.
     - A sentence that only restates the question ("本地存储引擎。") counts half: it holds no answer.
     - A line repeated in several chunks (a running header) counts a fifth.
@@ -89,7 +89,6 @@ def sentence_scores(
         df = sum(1 for s in flat if term in s)
         # Terms found in every sentence ("ChatGLM-6B" on its own page) say little; rare ones a lot.
         weight[term] = math.log(1 + total / df) if df else 0.0
-    top_weight = max(weight.values(), default=0.0) or math.log(1 + total)
     del subject  # kept for callers; an inherited subject still tells sentences apart ("B 线")
     query_names = [*names(query), *_capitalised(query)]
     patterns = [(n.lower(), name_pattern(n)) for n in dict.fromkeys(query_names)]
@@ -104,6 +103,13 @@ def sentence_scores(
     bonus = [
         (name, p) for name, p in patterns if not (headings and all(name in h for h in headings))
     ]
+    # A name counts twice a word as rare: "A 线" in one sentence picks it; "LLaMA-7B" in every
+    # sentence of the LLaMA-7B section picks none of them.
+    normal_flat = [normal_text(s) for s in flat]
+    name_weight = {}
+    for name, pattern in bonus:
+        df = sum(1 for s in normal_flat if pattern.search(s))
+        name_weight[name] = 2 * math.log(1 + total / df) if df else 0.0
     # A line found in several chunks is a running header or footer ("… Administrator Manual").
     seen: dict[str, int] = {}
     for group in split:
@@ -119,7 +125,7 @@ def sentence_scores(
             lowered = sentence.lower()
             found = {t: w for t, w in local.items() if w and t in lowered}
             normal = normal_text(sentence)
-            found.update({f"name:{n}": top_weight for n, p in bonus if p.search(normal)})
+            found.update({f"name:{n}": name_weight[n] for n, p in bonus if p.search(normal)})
             factor = 1.0
             units = char_ngrams(sentence)
             if units and units <= query_units:

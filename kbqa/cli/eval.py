@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from kbqa.cli import load_settings
     from kbqa.errors import KBQAError
     from kbqa.eval.dataset import prediction_line, read_questions
-    from kbqa.eval.metrics import compute_metrics, format_table
+    from kbqa.eval.metrics import answer_matches, compute_metrics, format_table
     from kbqa.eval.runner import Progress, run_answers, run_retrieval
     from kbqa.sample import ensure_sample_kb
 
@@ -65,7 +65,16 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args, **overrides)
     kb = ensure_sample_kb(settings, settings.kb)
 
+    model_only: dict[str, list[bool]] = {}
+    notes = 0
+
     def show(progress: Progress) -> None:
+        nonlocal notes
+        if progress.answer is not None and progress.question.answerable:
+            # The model's own words, before the grounding note the chain may append.
+            correct = answer_matches(progress.question, progress.answer.model_text)
+            model_only.setdefault(progress.question.lang, []).append(correct)
+            notes += bool(progress.answer.note)
         if args.quiet:
             return
         item = progress.question
@@ -100,5 +109,17 @@ def run(args: argparse.Namespace) -> int:
     prompt_dirs = [settings.chain.prompt_dir] if settings.chain.prompt_dir else []
     report = compute_metrics(questions, written, prompt_dirs=[p for p in prompt_dirs if p.is_dir()])
     print(format_table(report))
+    if model_only:
+        # Shown because a small model's reply may be completed by a quoted source sentence
+        # (kbqa/chain/guard.py): this is how often the model alone had the answer.
+        scores = ", ".join(
+            f"{lang} {sum(v) / len(v):.3f}" for lang, v in sorted(model_only.items())
+        )
+        total = [c for v in model_only.values() for c in v]
+        print(
+            f"answer accuracy of the model's own words (before any grounding note): "
+            f"overall {sum(total) / len(total):.3f}, {scores}; "
+            f"grounding notes added to {notes} of {len(total)} answerable replies"
+        )
     print(f"predictions: {args.out} ({len(written)} questions, knowledge base {kb.name!r})")
     return 0

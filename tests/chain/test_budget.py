@@ -34,7 +34,7 @@ def _history(turns: int) -> list[Message]:
     history: list[Message] = []
     for i in range(turns):
         history.append({"role": "user", "content": f"Question {i}: tell me about LLaMA-{i}B. " * 4})
-        history.append({"role": "assistant", "content": f"Answer {i}: it has {i} layers. " * 12})
+        history.append({"role": "assistant", "content": f"Answer {i}: it has {i} layers. " * 4})
     return history
 
 
@@ -57,7 +57,7 @@ def test_the_embedded_model_counts_as_small(llm):
 @pytest.mark.parametrize("window", [512, 1024])
 def test_history_is_trimmed_oldest_first_to_fit(llm, window):
     small = SmallWindow(llm, window)
-    budget = Budget(window=window - 128, context=300, history=10_000, focus=False)
+    budget = Budget(window=window - 128, context=120, history=10_000, focus=False)
     history = _history(12)
     prompt = build_prompt(
         small, PromptSet().qa("en"), "How many layers?", "How many layers?", HITS, history, budget
@@ -84,7 +84,8 @@ def test_focus_keeps_the_matching_sentences_best_last(llm):
     assert budget.focus
     hits = [
         Hit(
-            text="ChatGLM-6B 基于 GLM 架构。ChatGLM-6B 具有 62 亿参数（6.2B）。",
+            text="ChatGLM-6B 基于 GLM 架构。ChatGLM-6B 由清华大学发布。ChatGLM-6B 支持中英双语。"
+            "ChatGLM-6B 具有 62 亿参数（6.2B）。ChatGLM-6B 有 28 层。",
             source="c.md",
             page=None,
             score=0.9,
