@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,9 @@ class LlamaCppBackend(ChatBackend):
         self.info = info
         self.bos = self._token_text(llm.token_bos())
         self.eos = self._token_text(llm.token_eos())
+        # One llama.cpp context serves one generation at a time (concurrent calls abort the
+        # process): LangChain's batch() and two UI sessions queue here instead.
+        self._lock = threading.Lock()
 
     def _token_text(self, token: int) -> str:
         try:
@@ -116,18 +120,19 @@ class LlamaCppBackend(ChatBackend):
         }
         if min_new_tokens:  # benchmarks: decode a fixed number of tokens
             kwargs["logit_bias"] = {self.llm.token_eos(): -1e9}
-        self.llm.reset()
-        try:
-            for part in self.llm.create_completion(**kwargs):
-                text = stopper.push(part["choices"][0].get("text") or "")
-                if text:
-                    yield text
-                if stopper.stopped:
-                    break
-        except ModelError:
-            raise
-        except Exception as error:
-            raise ModelError(f"{self.model_name} failed while generating: {error}") from error
+        with self._lock:
+            self.llm.reset()
+            try:
+                for part in self.llm.create_completion(**kwargs):
+                    text = stopper.push(part["choices"][0].get("text") or "")
+                    if text:
+                        yield text
+                    if stopper.stopped:
+                        break
+            except ModelError:
+                raise
+            except Exception as error:
+                raise ModelError(f"{self.model_name} failed while generating: {error}") from error
         tail = stopper.flush()
         if tail:
             yield tail

