@@ -171,7 +171,9 @@ def load_llamacpp(
             verbose=False,
         )
     except Exception as error:
-        raise ModelError(f"llama.cpp could not load {path}: {error}") from error
+        raise ModelError(
+            f"llama.cpp could not load {path} (a '{info.architecture}' model): {error}"
+        ) from error
     template = None
     if not info.chat_template:
         template = load_template(spec.chat_format if spec else guess_format(model_name))
