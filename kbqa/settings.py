@@ -126,8 +126,12 @@ class Settings(_Section):
         elif config_file:
             raise FileNotFoundError(f"config file not found: {path}")
         for key, value in env.items():
-            if key.startswith("KBQA_") and key not in {"KBQA_CONFIG"}:
-                dotted = key[len("KBQA_") :].lower().replace("__", ".")
+            if not key.startswith("KBQA_"):
+                continue
+            dotted = key[len("KBQA_") :].lower().replace("__", ".")
+            # Only settings fields: other KBQA_* variables (KBQA_CONFIG, KBQA_SAMPLE_DIR, ...)
+            # belong to other parts of kbqa and must not make loading fail.
+            if dotted.split(".")[0] in cls.model_fields:
                 _merge(data, _nest(dotted, value))
         for key, value in (overrides or {}).items():
             if value is not None:

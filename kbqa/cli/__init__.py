@@ -39,14 +39,30 @@ def load_settings(args: argparse.Namespace, **overrides: object):
     """Settings for a command: config file and environment, then the command's own flags."""
     from kbqa.settings import Settings
 
+    from pydantic import ValidationError
+
+    from kbqa.errors import KBQAError
+
     if args.home:
         overrides["home"] = args.home
-    return Settings.load(config_file=args.config, overrides=overrides)
+    try:
+        return Settings.load(config_file=args.config, overrides=overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise KBQAError(f"invalid settings: {problems}") from None
+    except (FileNotFoundError, ValueError) as error:  # missing or malformed config file
+        raise KBQAError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Idle OpenMP threads sleep instead of spinning: on 2 cores, spinning threads of the embedder
+    # and the model starve each other (decoding 2.5 -> 10.7 tokens/s, docs/bench/llm.md).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
