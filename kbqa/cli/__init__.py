@@ -37,11 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_settings(args: argparse.Namespace, **overrides: object):
     """Settings for a command: config file and environment, then the command's own flags."""
-    from kbqa.settings import Settings
-
     from pydantic import ValidationError
 
     from kbqa.errors import KBQAError
+    from kbqa.settings import Settings
 
     if args.home:
         overrides["home"] = args.home
