@@ -74,7 +74,7 @@ def sentence_scores(
       not pick the sentence: they count TOPIC_WEIGHT as much as the words that ask for the detail ("青岚大学校园班车" vs "教职工" in
       "青岚大学的教职工乘坐校园班车要付费吗？").
     - Names in the question ("A 线", "LLaMA-7B", "cache.max_entries", "Vicuna") identify the
-      sentence better than common words: they count twice a word as rare (unless they are the
+      sentence as a whole ("A 线", not "线"): they count like a word as rare (unless they are the
       topic of every chunk).
     - A heading inside the text ("一、停水通知") passes its score to the sentence after it.
     - A sentence that only restates the question ("本地存储引擎。") counts half: it holds no answer.
@@ -103,13 +103,14 @@ def sentence_scores(
     bonus = [
         (name, p) for name, p in patterns if not (headings and all(name in h for h in headings))
     ]
-    # A name counts twice a word as rare: "A 线" in one sentence picks it; "LLaMA-7B" in every
-    # sentence of the LLaMA-7B section picks none of them.
+    # A name counts like a word as rare ("A 线" in one sentence picks it; "LLaMA-7B" in every
+    # sentence of the LLaMA-7B section picks none), once: not again when it is a query word.
+    bonus = [(name, p) for name, p in bonus if name.lower() not in weight]
     normal_flat = [normal_text(s) for s in flat]
     name_weight = {}
     for name, pattern in bonus:
         df = sum(1 for s in normal_flat if pattern.search(s))
-        name_weight[name] = 2 * math.log(1 + total / df) if df else 0.0
+        name_weight[name] = math.log(1 + total / df) if df else 0.0
     # A line found in several chunks is a running header or footer ("… Administrator Manual").
     seen: dict[str, int] = {}
     for group in split:
