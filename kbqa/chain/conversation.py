@@ -267,7 +267,9 @@ class Conversation:
         if small:
 
             def keep_going(text: str) -> bool:
-                return check_reply(text, rewritten.question, prompt.items, language).ok
+                # A reply may open by restating the question: only what is wrong stops it early.
+                check = check_reply(text, rewritten.question, prompt.items, language)
+                return not (check.unsupported_numbers or check.off_context or check.wrong_language)
 
             pieces = stop_on_repeat(pieces, keep_going=keep_going)
         reply: list[str] = []

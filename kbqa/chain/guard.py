@@ -21,14 +21,25 @@ from kbqa.chain.language import Language, detect_language
 from kbqa.chain.terms import char_ngrams, numbers
 
 # A run of 1-8 characters repeated at least 4 more times at the end of the text.
-_LOOP = re.compile(r"(.{1,8}?)\1{4,}$", re.DOTALL)
+_LOOP = re.compile(r"(.{1,24}?)\1{2,}$", re.DOTALL)
 
 
 def _looping(text: str) -> bool:
-    """Whether `text` ends in a run of 1-8 characters repeated 5 times or more ("0000" in a number
-    is not a loop: the run must hold a letter)."""
-    match = _LOOP.search(text[-48:])
-    return bool(match) and any(c.isalpha() for c in match.group(1))
+    """Whether `text` ends in a run repeated over and over: a run of 2-24 characters three times
+    or more ("，我们可以使用上述文章来看" x3), or one character eight times ("；；；；；；；；").
+    Digits never count ("1000000" is a number)."""
+    match = _LOOP.search(text[-96:])
+    if not match:
+        return False
+    unit = match.group(1)
+    if unit.isdigit() or unit.strip(".,0123456789") == "":
+        return False
+    repeats = len(match.group(0)) // len(unit)
+    if len(unit) == 1:
+        return repeats >= 8
+    if len(unit) <= 3:
+        return repeats >= 5  # "ha ha ha" is allowed up to a point
+    return True
 
 
 def _key(text: str) -> str:
@@ -51,6 +62,7 @@ def stop_on_repeat(
     current = ""  # the unfinished sentence
     held = ""  # the part of it not yet released
     shown: list[str] = []
+    checked = 0  # length of the text when keep_going last ran
     for piece in pieces:
         out: list[str] = []
         stop = False
@@ -67,7 +79,20 @@ def stop_on_repeat(
                     done.add(key)
                 out.append(held + char)
                 held = current = ""
+                checked = len("".join(shown + out))
                 if keep_going is not None and not keep_going("".join(shown + out)):
+                    stop = True
+                    break
+            elif (
+                char in "，,；;"
+                and keep_going is not None
+                and len("".join(shown + out)) - checked >= 20
+            ):
+                # Long run-on replies are checked at clause ends too, not only sentence ends.
+                out.append(held + char)
+                held = ""
+                checked = len("".join(shown + out))
+                if not keep_going("".join(shown + out)):
                     stop = True
                     break
             elif _looping(current):
