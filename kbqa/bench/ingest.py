@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     corpus = work / "corpus"
-    pdf_pages = 400
+    # About 400 PDF pages in a 2 MB corpus; smaller corpora scale the PDF down with it.
+    pdf_pages = max(1, round(400 * min(1.0, args.corpus_mb / 2.0)))
     pdf_chars = 1500
     text_bytes_target = int(args.corpus_mb * 1e6)
     write_pdf(corpus / "manual.pdf", synthetic_pages(pdf_pages, pdf_chars, seed=3))
