@@ -25,7 +25,7 @@ from kbqa.chain.citations import attribute, cited_numbers, iter_with_markers, ma
 from kbqa.chain.guard import check_reply, guard_note, stop_on_repeat
 from kbqa.chain.language import detect_language
 from kbqa.chain.prompts import PromptSet
-from kbqa.chain.relevance import judge, min_similarity
+from kbqa.chain.relevance import judge
 from kbqa.chain.retrieve import retrieve
 from kbqa.chain.rewrite import Turn, rewrite
 from kbqa.chain.types import Answer, AnswerEvent
@@ -214,7 +214,7 @@ class Conversation:
         )
         yield AnswerEvent("retrieved", answer=answer)
 
-        relevance = judge(rewritten.question, hits, min_similarity(settings))
+        relevance = judge(rewritten.question, hits, settings.chain.min_similarity)
         answer.refusal_reason = relevance.reason
         if not relevance.relevant:
             # Nothing relevant enough: say so in the question's language, without the model.

@@ -21,28 +21,9 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from kbqa.chain.terms import key_terms
 from kbqa.types import Hit
-
-if TYPE_CHECKING:
-    from kbqa.settings import Settings
-
-# The refusal cut-off for the default embedder (multilingual-e5-small), tuned on the dev set:
-# answerable questions' best hits score 0.846-0.96, unrelated ones 0.74-0.86 (e5 squeezes cosines
-# into a high band). See docs/bench/ask.md.
-# ADAPTER (chain-owned, until settings.py's ChainSettings.min_similarity default of 0.35 is changed
-# to this value): used when the user has not set chain.min_similarity themselves.
-DEFAULT_MIN_SIMILARITY = 0.80
-
-
-def min_similarity(settings: Settings) -> float:
-    """The cut-off in force: the user's `chain.min_similarity` if they set it, else the tuned one."""
-    if "min_similarity" in settings.chain.model_fields_set:
-        return settings.chain.min_similarity
-    return DEFAULT_MIN_SIMILARITY
-
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*")
