@@ -24,8 +24,9 @@ from typing import Literal
 from kbqa.chain.language import Language
 from kbqa.chain.prompts import Template
 from kbqa.chain.relevance import names
-from kbqa.chain.terms import _HAS_CJK, REFERRING, _jieba_module, has_reference, key_terms, words
+from kbqa.chain.terms import _HAS_CJK, REFERRING, has_reference, key_terms, words
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
+from kbqa.store.tokenize import segmenter
 
 Method = Literal["none", "llm", "history"]
 
@@ -100,7 +101,7 @@ def subjects(text: str) -> list[str]:
     if cjk:
         import jieba.posseg as posseg
 
-        _jieba_module()
+        segmenter()
         found += [p.word for p in posseg.cut(text) if p.flag in _PROPER and len(p.word) > 1]
     # Drop a candidate contained in an earlier, longer one ("BLOOM" after "BLOOM-176B").
     kept: list[str] = []

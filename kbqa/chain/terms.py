@@ -6,9 +6,9 @@ numbers ("ChatGLM-6B", "4096") where the small chat model is weakest.
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
+
+from kbqa.store.tokenize import segmenter
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _LATIN = "A-Za-z0-9\u00c0-\u024f"  # ASCII and accented Latin letters ("café")
@@ -41,28 +41,13 @@ _REFERRING = """
 """
 REFERRING = frozenset(_REFERRING.split())
 
-_jieba_lock = threading.Lock()
-_jieba = None
-
-
-def _jieba_module():
-    global _jieba
-    with _jieba_lock:
-        if _jieba is None:
-            import jieba
-
-            jieba.setLogLevel(logging.WARNING)
-            jieba.initialize()
-            _jieba = jieba
-    return _jieba
-
 
 def words(text: str) -> list[str]:
     """Words of `text`, lower-cased: Latin/number runs as they are, Chinese runs cut by jieba."""
     out: list[str] = []
     for run in _TOKEN.findall(text):
         if _HAS_CJK.search(run):
-            out.extend(w for w in _jieba_module().lcut(run) if w.strip())
+            out.extend(w for w in segmenter().lcut(run) if w.strip())
         else:
             out.append(run.lower())
     return out

@@ -101,7 +101,8 @@ _jieba_lock = threading.Lock()
 _jieba = None
 
 
-def _segmenter():
+def segmenter():
+    """jieba, initialised once per process (its dictionary takes about a second to load)."""
     global _jieba
     with _jieba_lock:
         if _jieba is None:
@@ -118,7 +119,7 @@ def tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     for run in _WORD.findall(text.lower()):
         if _HAS_CJK.search(run):
-            tokens.extend(t for t in _segmenter().lcut_for_search(run) if t.strip())
+            tokens.extend(t for t in segmenter().lcut_for_search(run) if t.strip())
         else:
             tokens.append(run)
     return [t for t in tokens if t not in STOPWORDS]
