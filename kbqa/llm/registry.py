@@ -92,17 +92,8 @@ def _load_gguf(
 def _load_llamacpp(
     settings: LLMSettings, spec: ModelSpec | None, options: dict[str, Any]
 ) -> ChatBackend:
-    from kbqa.llm.gguf import load_gguf
-
-    return load_gguf(
-        _gguf_ref(settings, spec),
-        model_name=settings.model,
-        spec=spec,
-        quantize=settings.quantize,
-        context_length=settings.context_length,
-        threads=settings.threads,
-        runtime="llamacpp",
-    )
+    # The gguf loader with its runtime forced (dtype and requantize do not apply to llama.cpp).
+    return _load_gguf(settings, spec, {**options, "runtime": "llamacpp"})
 
 
 def _load_openai(
