@@ -60,7 +60,7 @@ class LLMSettings(_Section):
     # a .gguf file. The backend is inferred from it unless set.
     model: str = DEFAULT_LLM
     backend: str | None = None
-    quantize: Literal["none", "int8", "int4"] = "none"
+    quantize: Literal["none", "int8", "int4", "nf4"] = "none"
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)

@@ -1,8 +1,8 @@
 """`kbqa bench llm`: load time, memory, first token and decode speed of the LLM paths, side by side.
 
 For the embedded default (a GGUF) the paths are transformers in fp32 and bf16 (the GGUF
-dequantised), transformers with NF4 (bitsandbytes, kbqa's default for it), and llama-cpp-python on
-the same file when it is installed. Other models compare none / int8 / int4.
+dequantised), bitsandbytes NF4, int4 through torch's packed CPU kernel (kbqa's default for it), and
+llama-cpp-python on the same file when it is installed. Other models compare none / int8 / int4 / nf4.
 
 Each path runs in its own process, so load time and resident memory are its own. Every process
 uses 2 threads. Conversions kbqa caches (GGUF -> safetensors, NF4 copy) are made before timing and
@@ -53,7 +53,8 @@ def _variants(model: str) -> list[dict[str, Any]]:
                 "quantize": "none",
                 "options": {"runtime": "transformers", "requantize": False, "dtype": "bf16"},
             },
-            {"name": "nf4 (default)", "quantize": "int4", "options": {"runtime": "transformers"}},
+            {"name": "nf4 (bnb)", "quantize": "nf4", "options": {"runtime": "transformers"}},
+            {"name": "int4 (default)", "quantize": "int4", "options": {"runtime": "transformers"}},
         ]
         if llama_cpp_available():
             variants.append(
@@ -64,6 +65,7 @@ def _variants(model: str) -> list[dict[str, Any]]:
         {"name": "none", "quantize": "none", "options": {}},
         {"name": "int8", "quantize": "int8", "options": {}},
         {"name": "int4", "quantize": "int4", "options": {}},
+        {"name": "nf4", "quantize": "nf4", "options": {}},
     ]
 
 
@@ -170,7 +172,7 @@ def _prepare(model: str) -> tuple[float, bool]:
         "from kbqa.settings import LLMSettings\n"
         "before = set(gguf.cache_root().glob('*')) if gguf.cache_root().is_dir() else set()\n"
         "t = time.perf_counter()\n"
-        f"load_llm(LLMSettings(model={model!r}, quantize='int4'), runtime='transformers')\n"
+        f"load_llm(LLMSettings(model={model!r}, quantize='nf4'), runtime='transformers')\n"
         "seconds = time.perf_counter() - t\n"
         "made = set(gguf.cache_root().glob('*')) - before\n"
         "print(json.dumps([seconds, bool(made)]))\n"

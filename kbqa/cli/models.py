@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODEL",
         help="load MODEL (default: the configured one) and report load time and memory",
     )
-    parser.add_argument("--quantize", choices=["none", "int8", "int4"], help="with --load")
+    parser.add_argument("--quantize", choices=["none", "int8", "int4", "nf4"], help="with --load")
     parser.add_argument("--backend", help="with --load: force a backend")
     parser.set_defaults(handler="kbqa.cli.models:run")
 

@@ -31,9 +31,11 @@ from kbqa.llm.hf import (
     check_quantization,
     context_from_config,
     dtype_name,
+    int4_kernel,
     pick_device,
     pick_dtype,
     quantization_config,
+    quantize_note,
     quiet_transformers,
     resolve_source,
     weights_bytes,
@@ -41,7 +43,7 @@ from kbqa.llm.hf import (
 
 log = logging.getLogger(__name__)
 
-BITS = {"int8": 8, "int4": 4}
+BITS = {"int8": 8, "int4": 4, "nf4": 4}
 
 
 def detect_generation(config: Any, tokenizer: Any, name: str = "") -> str:
@@ -160,7 +162,7 @@ def load_chatglm(
     if prequantised:
         method = f"int{prequantised}"
         notes.append(f"pre-quantised to int{prequantised} by the checkpoint")
-    elif bits and callable(getattr(network, "quantize", None)):
+    elif bits and quantize != "nf4" and callable(getattr(network, "quantize", None)):
         try:
             quantised = network.quantize(bits)
         except Exception as error:
@@ -171,8 +173,15 @@ def load_chatglm(
         network = quantised if quantised is not None else network
         method = quantize
         notes.append(f"quantised with the checkpoint's model.quantize({bits})")
+    elif quantize == "int4" and int4_kernel(device) == "torch":
+        # No quantize() in this checkpoint's code: torch's packed int4 over its nn.Linear layers.
+        from kbqa.llm.packed_int4 import pack_model
+
+        pack_model(network, compute)
+        method = quantize
+        notes.append(quantize_note(quantize, packed=True))
     elif bits:
-        # No quantize() in this checkpoint's code: bitsandbytes over its nn.Linear layers.
+        # No quantize() in this checkpoint's code (or NF4 asked): bitsandbytes over its Linears.
         check_quantization(quantize, device)
         _quiet_bitsandbytes()
         kwargs.update(

@@ -400,21 +400,27 @@ def load_gguf(
             f"{path.name} is a '{info.architecture}' model, which transformers' GGUF loader does not read{hint}"
         )
     folder = converted_folder(info)
-    from kbqa.llm.hf import Source, check_quantization, load_transformers, pick_device, pick_dtype
+    from kbqa.llm.hf import (
+        Source,
+        check_quantization,
+        int4_kernel,
+        load_transformers,
+        pick_device,
+        pick_dtype,
+    )
 
     notes: list[str] = []
     if quantize == "none" and requantize and spec is not None and spec.default_quantize:
         try:
             check_quantization(spec.default_quantize, pick_device())
             quantize = spec.default_quantize
-            notes.append(
-                f"the GGUF's 4-bit weights run as NF4 ({spec.name}'s measured fastest path)"
-            )
+            notes.append(f"the GGUF's 4-bit weights run as int4 ({spec.name}'s fastest path)")
         except ModelError as error:  # no bitsandbytes here: run the dequantised weights
             notes.append(f"not re-quantised: {error}")
     prequantized = None
-    if quantize == "int4":
-        device = pick_device()
+    device = pick_device()
+    if quantize == "nf4" or (quantize == "int4" and int4_kernel(device) == "bitsandbytes"):
+        # bitsandbytes: quantise once and keep the NF4 copy (torch's int4 packs in under a second)
         check_quantization(quantize, device)
         folder = quantized_folder(folder, quantize, pick_dtype(device, dtype, quantize))
         prequantized = quantize

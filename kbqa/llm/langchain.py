@@ -72,7 +72,7 @@ class ChatKBQA(BaseChatModel):
 
     model: str = DEFAULT_LLM
     backend: str | None = None
-    quantize: Literal["none", "int8", "int4"] = "none"
+    quantize: Literal["none", "int8", "int4", "nf4"] = "none"
     base_url: str | None = None
     api_key: str | None = None
     context_length: int | None = None

@@ -60,8 +60,8 @@ def tiny_chatglm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_nf4_folder(smollm2_folder: Path) -> Path:
-    """kbqa's NF4 copy of the converted SmolLM2 (what the default path loads without llama.cpp)."""
+    """kbqa's NF4 copy of the converted SmolLM2 (what `--quantize nf4` loads: bitsandbytes)."""
     from kbqa.llm.gguf import quantized_folder
     from kbqa.llm.hf import pick_dtype
 
-    return quantized_folder(smollm2_folder, "int4", pick_dtype("cpu", None, "int4"))
+    return quantized_folder(smollm2_folder, "nf4", pick_dtype("cpu", None, "nf4"))

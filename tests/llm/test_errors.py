@@ -121,8 +121,11 @@ def test_quantisation_this_platform_lacks(
 
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # as if it were not installed
     monkeypatch.setattr(hf, "_QUANT_CHECKED", {})
-    with pytest.raises(ModelError, match="--quantize int4 needs bitsandbytes"):
-        _load(model=str(tiny_models["llama"]), quantize="int4")
+    with pytest.raises(ModelError, match="--quantize nf4 needs bitsandbytes"):
+        _load(model=str(tiny_models["llama"]), quantize="nf4")
+    # int4 on CPU runs on torch's own kernel: no bitsandbytes needed.
+    llm = load_llm(LLMSettings(model=str(tiny_models["llama"]), quantize="int4"))
+    assert llm.info is not None and llm.info.quantize == "int4"
 
 
 def test_prompt_longer_than_the_context(tiny_models: dict[str, Path]) -> None:

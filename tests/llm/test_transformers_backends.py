@@ -89,16 +89,36 @@ def test_early_close_stops_generation(tiny_models: dict[str, Path]) -> None:
     assert first
 
 
-@pytest.mark.parametrize("quantize", ["int8", "int4"])
-def test_bitsandbytes_quantisation_on_cpu(tiny_models: dict[str, Path], quantize: str) -> None:
+@pytest.mark.parametrize(
+    ("quantize", "layer"),
+    [("int8", "Linear8bitLt"), ("nf4", "Linear4bit"), ("int4", "PackedInt4Linear")],
+)
+def test_quantisation_on_cpu(tiny_models: dict[str, Path], quantize: str, layer: str) -> None:
     plain = load_llm(LLMSettings(model=str(tiny_models["llama"])))
     llm = load_llm(LLMSettings(model=str(tiny_models["llama"]), quantize=quantize))
     assert llm is not plain
     assert llm.info is not None and llm.info.quantize == quantize
     assert plain.info is not None and llm.info.weights_bytes < plain.info.weights_bytes
     kinds = {type(m).__name__ for m in llm.model.modules()}  # type: ignore[attr-defined]
-    assert ("Linear4bit" if quantize == "int4" else "Linear8bitLt") in kinds
+    assert layer in kinds
     assert llm.generate(QUESTION, GenerationConfig(max_new_tokens=6))
+
+
+def test_int4_on_cpu_stays_close_to_the_full_model(tiny_models: dict[str, Path]) -> None:
+    """torch's packed int4 (kbqa's int4 on CPU): next-token distributions near the bf16 model's."""
+    import torch
+
+    plain = load_llm(LLMSettings(model=str(tiny_models["llama"])))
+    packed = load_llm(LLMSettings(model=str(tiny_models["llama"]), quantize="int4"))
+    ids = torch.tensor([plain.encode_messages([{"role": "user", "content": QUESTION}])])  # type: ignore[attr-defined]
+    with torch.inference_mode():
+        # 20+ tokens: the prefill path (weights unpacked to bf16); 1 token: the int4 kernel.
+        for batch in (ids, ids[:, :1]):
+            want = plain.model(batch).logits.float()  # type: ignore[attr-defined]
+            got = packed.model(batch).logits.float()  # type: ignore[attr-defined]
+            cosine = torch.nn.functional.cosine_similarity(want, got, dim=-1)
+            assert batch.shape[1] == 1 or batch.shape[1] > 16
+            assert cosine.min() > 0.98, cosine.min()
 
 
 def test_backend_mismatch_is_explained(tiny_models: dict[str, Path]) -> None:
