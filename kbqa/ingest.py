@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 from kbqa import loaders
 from kbqa.errors import KBQAError, LoaderError
 from kbqa.store.chunk_store import FileRecord, NewChunk
+from kbqa.store.tokenize import segmenter
 from kbqa.types import Chunk
 
 if TYPE_CHECKING:
@@ -163,6 +165,7 @@ class Ingestor:
             total = len(candidates)
             finished = 0  # files skipped, failed or committed
             pending: list[_Prepared] = []
+            warming: threading.Thread | None = None
 
             def commit() -> None:
                 nonlocal finished, pending
@@ -182,6 +185,11 @@ class Ingestor:
                     finished += 1
                     bar(finished + len(pending), total, candidate.doc)
                     continue
+                if not warming:
+                    # The store's BM25 needs jieba's dictionary (~0.6 s to load): load it while
+                    # the first batch is embedded (torch releases the GIL), not after.
+                    warming = threading.Thread(target=segmenter, name="kbqa-jieba", daemon=True)
+                    warming.start()
                 pending.append(prepared)
                 if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS:
                     commit()
@@ -268,13 +276,17 @@ class Ingestor:
             return
         texts = [embedding_text(chunk) for prepared in pending for chunk in prepared.chunks]
         started = time.perf_counter()
-        parts = []
+        # Embedded in steps (so the progress bar moves), longest first in the embedder's tokens
+        # across the whole batch: each step's texts are then of similar length and pad little.
+        # In input order, files' short last chunks padded their steps' batches (the 2 MB corpus
+        # took 1.22x the embedder's own time on its chunks; docs/benchmarks.md).
+        lengths = self.kb.embedder.count_tokens(texts)
+        order = sorted(range(len(texts)), key=lambda index: -lengths[index])
+        vectors = np.empty((len(texts), self.kb.embedder.dimension), dtype=np.float32)
         for start in range(0, len(texts), PROGRESS_STEP_CHUNKS):
-            parts.append(
-                self.kb.embedder.encode_documents(texts[start : start + PROGRESS_STEP_CHUNKS])
-            )
+            step = order[start : start + PROGRESS_STEP_CHUNKS]
+            vectors[step] = self.kb.embedder.encode_documents([texts[i] for i in step])
             on_embedded(min(1.0, (start + PROGRESS_STEP_CHUNKS) / len(texts)))
-        vectors = np.vstack(parts)
         report.embed_seconds += time.perf_counter() - started
         documents, offset = [], 0
         for prepared in pending:

@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--corpus-mb", type=float, default=2.0, help="size of the mixed corpus")
     ingest.add_argument("--embedder", help="embedder name (default: the configured one)")
     ingest.add_argument("--precision", choices=["fp32", "bf16"], help="embedding precision")
+    ingest.add_argument("--rounds", type=int, default=1, help="best of N runs of each side")
     ingest.set_defaults(handler="kbqa.bench.ingest:run")
 
     search = benches.add_parser("search", help="search latency vs raw FAISS")
