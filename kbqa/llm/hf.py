@@ -96,6 +96,7 @@ class TransformersBackend(ChatBackend):
         self.threads = threads
         self.info = info
         self.eos_ids = self._end_token_ids()
+        self.decode_threads = _decode_threads(model, threads)
         self.pad_id = _first_int(tokenizer.pad_token_id, *self.eos_ids, 0)
 
     # -- prompts -------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ class TransformersBackend(ChatBackend):
     ) -> Iterator[str]:
         """Stream the continuation of the token ids `ids` (benchmarks use `min_new_tokens`)."""
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         stop_event = threading.Event()
         pieces: queue.Queue[Any] = queue.Queue()
@@ -207,16 +208,23 @@ class TransformersBackend(ChatBackend):
         else:  # greedy: clear the checkpoint's sampling defaults so generate() does not warn
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
 
+        if self.decode_threads:
+            kwargs["logits_processor"] = LogitsProcessorList([_DecodeThreads(self.decode_threads)])
+
         def work() -> None:
+            prefill_threads = self.threads or _cpu_threads()
             try:
-                if self.threads:
-                    torch.set_num_threads(self.threads)
+                if self.threads or self.decode_threads:
+                    torch.set_num_threads(prefill_threads)
                 with torch.inference_mode(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     self.model.generate(**kwargs)
             except BaseException as error:  # handed to the consumer, raised there
                 pieces.put(error)
             finally:
+                if self.decode_threads:
+                    # torch hands the last count set to threads started later (an embedder's)
+                    torch.set_num_threads(prefill_threads)
                 pieces.put(_END)
 
         decoder = IncrementalDecoder(self.tokenizer, ids)
@@ -242,6 +250,45 @@ class TransformersBackend(ChatBackend):
         finally:
             stop_event.set()  # the consumer stopped early (stop string, closed generator)
             worker.join()
+
+
+# Below this size of weights a decoding step is a few milliseconds of work in ~200 small ops:
+# splitting each op over 2 threads costs more in wake-ups than it saves. SmolLM2 (117 MiB as
+# int4) decoded at 29-32 tokens/s on 1 thread, idle or beside a busy core, against 18-27 on 2
+# with OpenMP's threads sleeping between ops and 12 beside a busy core with them spinning
+# (docs/bench/llm.md). The prompt's prefill, hundreds of tokens at once, keeps every thread.
+SINGLE_THREAD_DECODE_BELOW = 1 << 30
+
+
+def _decode_threads(model: Any, threads: int | None) -> int | None:
+    """Threads for the decoding steps (None: the same as the prefill's)."""
+    if _model_device(model).type != "cpu" or (threads is not None and threads <= 1):
+        return None
+    return 1 if weights_bytes(model) < SINGLE_THREAD_DECODE_BELOW else None
+
+
+def _cpu_threads() -> int:
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
+
+class _DecodeThreads:
+    """A logits processor that switches the generating thread to `threads` after the prefill.
+
+    generate() calls it once per new token, first right after the prompt's forward pass: the
+    one place it offers between the prefill and the decoding steps.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.switched = False
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if not self.switched:
+            import torch
+
+            torch.set_num_threads(self.threads)
+            self.switched = True
+        return scores
 
 
 def _has_chat_template(tokenizer: Any) -> bool:
