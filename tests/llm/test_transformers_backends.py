@@ -139,3 +139,35 @@ def test_models_load_reports_weights_memory(
     data = json.loads(capsys.readouterr().out)
     assert data["backend"] == "bloom" and data["quantize"] == "int8"
     assert data["weights_bytes"] > 0 and data["peak_rss_mb"] > 0 and data["context_length"] == 2048
+
+
+def test_small_models_decode_on_one_thread_then_restore(
+    tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding a small model runs on 1 thread; threads started afterwards get the full count."""
+    import threading
+
+    import torch
+
+    from kbqa.llm import hf
+
+    llm = load_llm(LLMSettings(model=str(tiny_models["llama"]), threads=2))
+    assert llm.decode_threads == 1  # type: ignore[attr-defined]
+    seen: list[int] = []  # threads before the first switch (the prefill), then at each step
+    switch = hf._DecodeThreads.__call__
+
+    def spy(self: hf._DecodeThreads, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if not seen:
+            seen.append(torch.get_num_threads())
+        result = switch(self, input_ids, scores)
+        seen.append(torch.get_num_threads())
+        return result
+
+    monkeypatch.setattr(hf._DecodeThreads, "__call__", spy)
+    assert llm.generate(QUESTION, GenerationConfig(max_new_tokens=4))
+    assert seen[0] == 2 and set(seen[1:]) == {1}
+    later: list[int] = []
+    thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert later == [2]
