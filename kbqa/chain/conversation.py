@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from kbqa.chain.budget import Budget, build_prompt, is_small_model
 from kbqa.chain.citations import attribute, cited_numbers, iter_with_markers, make_citations
-from kbqa.chain.guard import check_reply, guard_note, stop_on_repeat
+from kbqa.chain.guard import (
+    best_sentence,
+    check_reply,
+    guard_note,
+    mismatched_numbers,
+    stop_on_repeat,
+)
 from kbqa.chain.language import detect_language
 from kbqa.chain.prompts import PromptSet
 from kbqa.chain.relevance import judge
@@ -289,7 +295,12 @@ class Conversation:
         tail = ""
         if small:
             check = check_reply(model_text, rewritten.question, prompt.items, language)
-            tail = guard_note(check, focus_on, prompt.items, language, rewritten.subject)
+            quote = best_sentence(focus_on, prompt.items, rewritten.subject)
+            if quote is not None:
+                check.mismatched_numbers = mismatched_numbers(
+                    model_text, rewritten.question, quote[0]
+                )
+            tail = guard_note(check, quote, language)
             answer.note = tail
         if not tail and not cited_numbers(model_text, count):
             # The model cited nothing: cite the chunk its words come from, if that is clear.

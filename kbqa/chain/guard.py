@@ -117,6 +117,10 @@ def stop_on_repeat(
 @dataclass
 class Check:
     unsupported_numbers: list[str] = field(default_factory=list)
+    # Numbers that are in the sources, but none of them in the sentence that answers the
+    # question: "10 GB" (INT8's figure) for the FP16 question, the A line's 14 minutes for the B
+    # line. SmolLM2 picks the wrong sentence's number often (8 of 63 dev-set replies).
+    mismatched_numbers: list[str] = field(default_factory=list)
     wrong_language: bool = False
     empty: bool = False  # nothing, or only the question repeated back
     off_context: bool = False  # most of what it adds to the question is not in the context
@@ -124,7 +128,11 @@ class Check:
     @property
     def ok(self) -> bool:
         return not (
-            self.unsupported_numbers or self.wrong_language or self.empty or self.off_context
+            self.unsupported_numbers
+            or self.mismatched_numbers
+            or self.wrong_language
+            or self.empty
+            or self.off_context
         )
 
 
@@ -152,6 +160,17 @@ def check_reply(reply: str, question: str, items: list[ContextItem], language: L
         support = len(added & _units(context)) / len(added)
         check.off_context = support < MIN_SUPPORT
     return check
+
+
+def mismatched_numbers(reply: str, question: str, evidence: str) -> list[str]:
+    """The reply's numbers (beyond the question's) when the evidence sentence has numbers and the
+    reply shares none of them with it; [] otherwise."""
+    wanted = set(numbers(evidence))
+    asked = set(numbers(question))
+    claims = [n for n in numbers(re.sub(r"\[\d{1,3}\]", " ", reply)) if n not in asked]
+    if not wanted or not claims or wanted & set(claims):
+        return []
+    return list(dict.fromkeys(claims))
 
 
 def best_sentence(
@@ -182,24 +201,29 @@ def best_sentence(
     return best[2].strip(), items[best[1]].number
 
 
-def guard_note(
-    check: Check, query: str, items: list[ContextItem], language: Language, subject: str = ""
-) -> str:
-    """The note appended to a reply that failed `check` ("" when it passed)."""
-    if check.ok:
-        return ""
-    quote = best_sentence(query, items, subject)
-    if quote is None:
+def guard_note(check: Check, quote: tuple[str, int] | None, language: Language) -> str:
+    """The note appended to a reply that failed `check` ("" when it passed), quoting `quote`
+    (the best sentence and its chunk's number, from `best_sentence`)."""
+    if check.ok or quote is None:
         return ""
     sentence, number = quote
     if language == "zh":
         if check.unsupported_numbers:
             head = f"（注意：回答中的 {'、'.join(check.unsupported_numbers)} 在资料中找不到。"
+        elif check.mismatched_numbers:
+            head = (
+                f"（注意：回答中的 {'、'.join(check.mismatched_numbers)} 与最相关的资料原文不符。"
+            )
         else:
             head = "（"
         return f"\n\n{head}资料原文：“{sentence}” [{number}]）"
     if check.unsupported_numbers:
         head = f"(Note: {', '.join(check.unsupported_numbers)} does not appear in the sources. "
+    elif check.mismatched_numbers:
+        head = (
+            f"(Note: {', '.join(check.mismatched_numbers)} is not what the most relevant "
+            "source sentence says. "
+        )
     else:
         head = "("
     return f'\n\n{head}The source says: "{sentence}" [{number}])'
