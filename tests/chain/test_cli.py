@@ -37,6 +37,19 @@ def test_kbqa_ask_on_a_fresh_home_builds_the_sample_kb(kbqa_home: Path, chain_ho
     answer, _, sources = result.stdout.partition("来源：")
     assert "62" in answer
     assert "chatglm-6b.zh.md" in sources
+    # Again, as every later use: the model now loads in a background thread while the embedder
+    # loads in the main one, and both import transformers at once.
+    again = subprocess.run(
+        [sys.executable, "-m", "kbqa", "ask", "ChatGLM-6B 有多少参数？"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=240,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "sample knowledge base" not in again.stderr
+    assert "62" in again.stdout.partition("来源：")[0]
 
 
 def test_eval_retrieval_only_writes_valid_predictions(
