@@ -1,5 +1,3 @@
-import sys
+from kbqa.cli import entry
 
-from kbqa.cli import main
-
-sys.exit(main())
+entry()

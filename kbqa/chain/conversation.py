@@ -78,6 +78,12 @@ def preload_llm(settings: Settings) -> None:
             _llm_pending[key] = _Preload(settings)
 
 
+def loading_in_background() -> bool:
+    """Whether a model is still loading in a preload thread (a refusal does not wait for it)."""
+    with _llm_lock:
+        return any(pending.alive for pending in _llm_pending.values())
+
+
 class _Preload:
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -93,6 +99,10 @@ class _Preload:
             self._result = load_llm(self._settings.llm)
         except BaseException as error:  # re-raised in the caller's thread by get()
             self._error = error
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def get(self) -> ChatBackend:
         self._thread.join()

@@ -81,5 +81,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The `kbqa` command: `main`, then the process exits.
+
+    When a reply needed no model (a refusal), the model may still be loading in a background
+    thread; interpreter shutdown under such a thread aborted the process ("terminate called
+    without an active exception", exit status 134). The output is complete by then, so the
+    process leaves at once instead.
+    """
+    code = main()
+    conversation = sys.modules.get("kbqa.chain.conversation")
+    if conversation is not None and conversation.loading_in_background():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

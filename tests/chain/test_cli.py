@@ -50,6 +50,18 @@ def test_kbqa_ask_on_a_fresh_home_builds_the_sample_kb(kbqa_home: Path, chain_ho
     assert again.returncode == 0, again.stderr
     assert "sample knowledge base" not in again.stderr
     assert "62" in again.stdout.partition("来源：")[0]
+    # A refusal answers before the model has loaded; the process must still exit cleanly (it
+    # used to abort at shutdown under the loading thread, exit status 134).
+    refusal = subprocess.run(
+        [sys.executable, "-m", "kbqa", "ask", "火星上的天气如何？"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=240,
+    )
+    assert refusal.returncode == 0, refusal.stderr
+    assert "没有找到" in refusal.stdout
 
 
 def test_eval_retrieval_only_writes_valid_predictions(
