@@ -16,21 +16,25 @@ from kbqa.eval.dataset import read_predictions
 pytestmark = pytest.mark.slow
 
 
+def _kbqa_ask(question: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """`kbqa ask QUESTION` in a new process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "kbqa", "ask", question],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "KBQA_HOME": str(home), "PYTHONIOENCODING": "utf-8"},
+        timeout=240,
+    )
+
+
 def test_kbqa_ask_on_a_fresh_home_builds_the_sample_kb(kbqa_home: Path, chain_home: Path, llm):
     # The converted model is shared with the session (converting the GGUF is the LLM's business,
     # not this test's); the knowledge base is not: "default" must be built on first use.
     assert llm is not None
     (kbqa_home / "cache").mkdir()
     os.symlink(chain_home / "cache" / "llm", kbqa_home / "cache" / "llm")
-    env = {**os.environ, "KBQA_HOME": str(kbqa_home), "PYTHONIOENCODING": "utf-8"}
-    result = subprocess.run(
-        [sys.executable, "-m", "kbqa", "ask", "ChatGLM-6B 有多少参数？"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        timeout=240,
-    )
+    result = _kbqa_ask("ChatGLM-6B 有多少参数？", kbqa_home)
     assert result.returncode == 0, result.stderr
     assert "sample knowledge base" in result.stderr  # first use announced
     assert (kbqa_home / "kb" / "default" / "store.sqlite").is_file()
@@ -39,27 +43,13 @@ def test_kbqa_ask_on_a_fresh_home_builds_the_sample_kb(kbqa_home: Path, chain_ho
     assert "chatglm-6b.zh.md" in sources
     # Again, as every later use: the model now loads in a background thread while the embedder
     # loads in the main one, and both import transformers at once.
-    again = subprocess.run(
-        [sys.executable, "-m", "kbqa", "ask", "ChatGLM-6B 有多少参数？"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        timeout=240,
-    )
+    again = _kbqa_ask("ChatGLM-6B 有多少参数？", kbqa_home)
     assert again.returncode == 0, again.stderr
     assert "sample knowledge base" not in again.stderr
     assert "62" in again.stdout.partition("来源：")[0]
     # A refusal answers before the model has loaded; the process must still exit cleanly (it
     # used to abort at shutdown under the loading thread, exit status 134).
-    refusal = subprocess.run(
-        [sys.executable, "-m", "kbqa", "ask", "火星上的天气如何？"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        timeout=240,
-    )
+    refusal = _kbqa_ask("火星上的天气如何？", kbqa_home)
     assert refusal.returncode == 0, refusal.stderr
     assert "没有找到" in refusal.stdout
 
