@@ -12,6 +12,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kbqa.knowledge_base import KnowledgeBase
+    from kbqa.types import Chunk
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,3 +95,14 @@ def write_pdf(path: Path, pages: Sequence[str]) -> Path:
     from tests.docgen import write_text_pdf
 
     return write_text_pdf(path, pages, font_size=9)
+
+
+def stored_chunks(kb: KnowledgeBase) -> list[Chunk]:
+    """A knowledge base's chunks as stored, in order (`kbqa.ingest.embedding_text` of each is
+    what the embedder was given)."""
+    import json
+
+    from kbqa.types import Chunk
+
+    rows = kb.store.db.execute("SELECT text, metadata FROM chunks ORDER BY id").fetchall()
+    return [Chunk(text=text, **json.loads(metadata)) for text, metadata in rows]

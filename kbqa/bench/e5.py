@@ -9,13 +9,12 @@ is tokens/s, the ratio to the C engine, and each torch variant's cosine to the C
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from kbqa.bench.common import machine
+from kbqa.bench.common import REPO, machine, stored_chunks
 
 
 def _chunks(limit: int) -> list[str]:
@@ -25,15 +24,11 @@ def _chunks(limit: int) -> list[str]:
     from kbqa.ingest import embedding_text
     from kbqa.knowledge_base import KnowledgeBase
     from kbqa.settings import Settings
-    from kbqa.types import Chunk
 
-    root = Path(__file__).resolve().parents[2]
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="kbqa-bench-e5-")))
     kb = KnowledgeBase.create("e5", settings)
-    kb.add([root / "knowledge", root / "eval" / "corpus"])
-    rows = kb.store.db.execute("SELECT text, metadata FROM chunks ORDER BY id").fetchall()
-    texts = [embedding_text(Chunk(text=t, **json.loads(m))) for t, m in rows]
-    return texts[:limit]
+    kb.add([REPO / "knowledge", REPO / "eval" / "corpus"])
+    return [embedding_text(chunk) for chunk in stored_chunks(kb)][:limit]
 
 
 def run(args: argparse.Namespace) -> int:

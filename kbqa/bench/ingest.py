@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kbqa.bench.common import machine, peak_rss_mb, synthetic_pages, write_pdf
+from kbqa.bench.common import machine, peak_rss_mb, stored_chunks, synthetic_pages, write_pdf
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,10 +46,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"embedder load: {time.perf_counter() - started:.2f} s")
 
     def measure(label: str, paths: list[Path], name: str) -> None:
-        import json
-
-        from kbqa.types import Chunk
-
         # Best of --rounds for both sides (each ingest into a fresh knowledge base): on a shared
         # machine a single run of either can be 10% off.
         reports = [
@@ -58,15 +54,15 @@ def run(args: argparse.Namespace) -> int:
         ]
         report = min(reports, key=lambda r: r.seconds)
         kb = KnowledgeBase.open(name, settings)
-        rows = kb.store.db.execute("SELECT text, metadata FROM chunks ORDER BY id").fetchall()
-        texts = [embedding_text(Chunk(text=t, **json.loads(m))) for t, m in rows]
+        chunks = stored_chunks(kb)
+        texts = [embedding_text(chunk) for chunk in chunks]
         raws = []
         for _ in range(args.rounds):
             started = time.perf_counter()
             embedder.encode_documents(texts)
             raws.append(time.perf_counter() - started)
         raw = min(raws)
-        characters = sum(len(t) for t, _ in rows)
+        characters = sum(len(chunk.text) for chunk in chunks)
         tokens = sum(embedder.count_tokens(texts))
         print(
             f"{label}: {report.seconds:.2f} s (embedding {report.embed_seconds:.2f} s), "

@@ -19,6 +19,8 @@ import struct
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,6 +234,22 @@ def cache_dir_for(info: GGUFInfo) -> Path:
     return cache_root() / f"{info.path.stem}-{digest}"
 
 
+@contextmanager
+def _new_folder(target: Path, prefix: str) -> Iterator[Path]:
+    """A temporary folder beside `target`, moved into its place when the block ends without an
+    error (atomic: a reader sees no folder or a whole one) and removed otherwise."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "kbqa-source.json").is_file():  # not another process winning the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def converted_folder(info: GGUFInfo) -> Path:
     """The safetensors folder for this GGUF, converting it on first use."""
     target = cache_dir_for(info)
@@ -240,25 +258,18 @@ def converted_folder(info: GGUFInfo) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     log.info("converting %s to a safetensors folder (once): %s", info.path.name, target)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
-        _convert(info, tmp)
-        (tmp / "kbqa-source.json").write_text(
-            json.dumps(
-                {"gguf": str(info.path), "size": info.size, "format": CACHE_FORMAT}, indent=1
+        with _new_folder(target, ".convert-") as tmp:
+            _convert(info, tmp)
+            (tmp / "kbqa-source.json").write_text(
+                json.dumps(
+                    {"gguf": str(info.path), "size": info.size, "format": CACHE_FORMAT}, indent=1
+                )
             )
-        )
-        try:
-            os.replace(tmp, target)  # atomic: a reader sees no folder or a whole one
-        except OSError:
-            if not (target / "kbqa-source.json").is_file():  # not another process winning the race
-                raise
     except ModelError:
         raise
     except Exception as error:
         raise ModelError(f"could not convert {info.path}: {error}") from error
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("converted in %.1f s", time.perf_counter() - start)
     return target
 
@@ -317,30 +328,27 @@ def quantized_folder(base: Path, quantize: str, compute: Any) -> Path:
     quiet_transformers()
     start = time.perf_counter()
     log.info("quantising %s to NF4 (once): %s", base.name, target)
-    tmp = Path(tempfile.mkdtemp(prefix=".nf4-", dir=base.parent))
     try:
-        _quiet_bitsandbytes()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = AutoModelForCausalLM.from_pretrained(
-                base,
-                dtype=compute,
-                quantization_config=quantization_config(quantize, compute),
-                device_map={"": "cpu"},
-            )
-            model.save_pretrained(tmp, safe_serialization=True)
-        for item in base.iterdir():  # tokenizer and the source note travel along
-            if item.is_file() and not (tmp / item.name).exists() and item.suffix != ".safetensors":
-                shutil.copy2(item, tmp / item.name)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not (target / "kbqa-source.json").is_file():
-                raise
+        with _new_folder(target, ".nf4-") as tmp:
+            _quiet_bitsandbytes()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = AutoModelForCausalLM.from_pretrained(
+                    base,
+                    dtype=compute,
+                    quantization_config=quantization_config(quantize, compute),
+                    device_map={"": "cpu"},
+                )
+                model.save_pretrained(tmp, safe_serialization=True)
+            for item in base.iterdir():  # tokenizer and the source note travel along
+                if (
+                    item.is_file()
+                    and not (tmp / item.name).exists()
+                    and item.suffix != ".safetensors"
+                ):
+                    shutil.copy2(item, tmp / item.name)
     except Exception as error:
         raise ModelError(f"could not save the NF4 copy of {base}: {error}") from error
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("quantised in %.1f s", time.perf_counter() - start)
     return target
 
