@@ -212,7 +212,8 @@ class TransformersBackend(ChatBackend):
             kwargs["logits_processor"] = LogitsProcessorList([_DecodeThreads(self.decode_threads)])
 
         def work() -> None:
-            prefill_threads = self.threads or _cpu_threads()
+            # A new thread starts with torch's process-wide count (restored below after decoding).
+            prefill_threads = self.threads or torch.get_num_threads()
             try:
                 if self.threads or self.decode_threads:
                     torch.set_num_threads(prefill_threads)
@@ -265,10 +266,6 @@ def _decode_threads(model: Any, threads: int | None) -> int | None:
     if _model_device(model).type != "cpu" or (threads is not None and threads <= 1):
         return None
     return 1 if weights_bytes(model) < SINGLE_THREAD_DECODE_BELOW else None
-
-
-def _cpu_threads() -> int:
-    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
 class _DecodeThreads:
@@ -426,8 +423,9 @@ _QUANT_CHECKED: dict[tuple[str, str], str | None] = {}
 def int4_kernel(device: str) -> str:
     """Which kernel runs `--quantize int4` here: torch's packed int4 on CPU, else bitsandbytes NF4.
 
-    On CPU torch's kernel decoded SmolLM2 about twice as fast as bitsandbytes' NF4 (38 against
-    20 tokens/s, docs/bench/llm.md); `--quantize nf4` still asks for bitsandbytes explicitly.
+    On CPU its matrix-vector products took 15-31 us against bitsandbytes' 190-290 us, and SmolLM2
+    decoded at 30.4 against 24.2 tokens/s (`kbqa bench llm`, docs/bench/llm.md); `--quantize nf4`
+    still asks for bitsandbytes explicitly.
     """
     if device == "cpu":
         from kbqa.llm.packed_int4 import packed_int4_available
