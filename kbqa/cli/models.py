@@ -55,7 +55,15 @@ def run(args: argparse.Namespace) -> int:
         for spec, precision in verdicts:
             if precision:
                 print(f"  {spec.name:24} {precision:5} {spec.memory_gb()[precision]:7.1f} GB")
-        too_big = [s.name for s, p in verdicts if not p]
+        # A pre-quantised checkpoint runs at its own precision only: say which, not "INT4".
+        own = [
+            f"{s.name} (int{s.quantization_bit}, {s.memory_gb()[f'int{s.quantization_bit}']:.1f} GB)"
+            for s, p in verdicts
+            if not p and s.quantization_bit
+        ]
+        too_big = [s.name for s, p in verdicts if not p and not s.quantization_bit]
+        if own:
+            print(f"Too big at their own pre-quantised precision: {', '.join(own)}")
         if too_big:
             print(f"Too big even at INT4: {', '.join(too_big)}")
         return 0

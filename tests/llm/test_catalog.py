@@ -100,6 +100,19 @@ def test_models_fits_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "bloom-176b" in out.split("Too big even at INT4:")[1]
 
 
+def test_models_fits_names_a_prequantised_checkpoints_own_precision(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # chatglm-6b-int8 is int8 only (THUDM quantised it): "too big even at INT4" would be wrong.
+    assert main(["models", "--fits", "8"]) == 0
+    out = capsys.readouterr().out
+    int4_line = next(line for line in out.splitlines() if line.startswith("Too big even at INT4:"))
+    own_line = next(line for line in out.splitlines() if line.startswith("Too big at their own"))
+    assert "chatglm-6b-int8" not in int4_line
+    assert "chatglm-6b-int8 (int8, " in own_line
+    assert "bloom-176b" not in own_line
+
+
 def test_models_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     out = capsys.readouterr().out
