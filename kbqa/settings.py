@@ -94,6 +94,14 @@ class UISettings(_Section):
     concurrency_limit: int = Field(1, ge=1)
 
 
+class StoreSettings(_Section):
+    # The storage backends of a new knowledge base, by their registered names
+    # (kbqa/store/factory.py); an existing base keeps the ones its manifest names.
+    records: str = "sqlite"
+    dense: str = "faiss"
+    lexical: str = "fts5"
+
+
 class Settings(_Section):
     home: Path = Field(default_factory=default_home)
     kb: str = "default"
@@ -103,6 +111,7 @@ class Settings(_Section):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @property
     def kb_root(self) -> Path:
