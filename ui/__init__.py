@@ -1,1 +1,4 @@
-"""The Gradio web app (`kbqa ui`). Importing this package does not import gradio: `ui.app` does."""
+"""The Gradio web app (`kbqa ui`), installed as `kbqa.ui`.
+
+Importing this package does not import gradio: `kbqa.ui.app` does.
+"""

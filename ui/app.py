@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from kbqa.settings import Settings
-from ui.access import check_binding
-from ui.core import (
+from kbqa.ui.access import check_binding
+from kbqa.ui.core import (
     Resources,
     Session,
     ask,
@@ -31,8 +31,8 @@ from ui.core import (
     search_rows,
     user_message,
 )
-from ui.i18n import LANGUAGES, pick_language, t
-from ui.uploads import allowed_extensions
+from kbqa.ui.i18n import LANGUAGES, pick_language, t
+from kbqa.ui.uploads import allowed_extensions
 
 if TYPE_CHECKING:
     import pandas as pd

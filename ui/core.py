@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kbqa.errors import KBQAError
-from ui.i18n import t
-from ui.uploads import MIB, accept_uploads, allowed_extensions, stored_original, upload_dir
+from kbqa.ui.i18n import t
+from kbqa.ui.uploads import MIB, accept_uploads, allowed_extensions, stored_original, upload_dir
 
 if TYPE_CHECKING:
     from kbqa.chain.types import Answer, Citation
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from kbqa.llm.base import ChatBackend
     from kbqa.settings import LLMSettings, Settings
     from kbqa.types import Hit
-    from ui.pages import PageView
+    from kbqa.ui.pages import PageView
 
 ProgressFn = Callable[[float, int, str], None]
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def open_citation(resources: Resources, session: Session, number: int) -> Citati
     original = find_original(resources, session.kb_name, citation.path, citation.source)
     if original is None:
         return CitationView(passage_md, None, t(lang, "no_image_missing"))
-    from ui.pages import render_page
+    from kbqa.ui.pages import render_page
 
     try:
         view = render_page(original, citation.page, citation.text)

@@ -40,11 +40,11 @@ def run(args: argparse.Namespace) -> int:
         kb=args.kb,
         **{"ui.host": args.host, "ui.port": args.port, "ui.auth": args.auth},
     )
-    from ui.access import check_binding
+    from kbqa.ui.access import check_binding
 
     # Before importing Gradio (seconds): a refusal or a malformed --auth answers at once.
     check_binding(settings.ui.host, settings.ui.auth)
-    from ui.app import launch
+    from kbqa.ui.app import launch
 
     launch(settings, lang=None if args.lang == "auto" else args.lang)
     return 0

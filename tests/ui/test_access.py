@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ui.access import UnsafeBinding, check_binding, is_loopback, parse_auth
+from kbqa.ui.access import UnsafeBinding, check_binding, is_loopback, parse_auth
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from kbqa.chain.types import Answer, Citation
 from kbqa.settings import Settings
-from tests.docgen import write_text_pdf
-from ui.core import (
+from kbqa.ui.core import (
     Resources,
     SessionKB,
     delete_file,
@@ -18,6 +17,7 @@ from ui.core import (
     open_citation,
     search_rows,
 )
+from tests.docgen import write_text_pdf
 
 PAGES = [
     "Cover. The Juniper field guide.",

@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-from ui.i18n import TEXT, pick_language, t
+from kbqa.ui.i18n import TEXT, pick_language, t
 
 
 def _fields(text: str) -> set[str]:

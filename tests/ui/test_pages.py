@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kbqa.ui.pages import find_passage, render_page
 from tests.docgen import write_text_pdf
-from ui.pages import find_passage, render_page
 
 PAGE_TWO = (
     "Pump maintenance. The greenhouse pump must be serviced every 42 days by the maintenance "

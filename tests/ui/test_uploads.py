@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kbqa.ui.uploads import MIB, accept_uploads, allowed_extensions, sanitize_filename
 from tests.docgen import write_text_pdf
-from ui.uploads import MIB, accept_uploads, allowed_extensions, sanitize_filename
 
 
 @pytest.mark.parametrize(
