@@ -1,7 +1,8 @@
-"""Package list for setuptools (the rest of the metadata is in pyproject.toml).
+"""Package list for setuptools (the rest of the metadata and the folder mapping: pyproject.toml).
 
-The list is computed because pyproject.toml cannot combine `packages.find` with the `kbqa.ui` mapping:
-every package under kbqa/, plus the top-level ui/ folder (and any subpackage of it) as `kbqa.ui`.
+Computed here because pyproject.toml cannot combine `packages.find` with a package-dir mapping:
+every package under kbqa/, the top-level ui/ folder (and any subpackage of it) as `kbqa.ui`, and
+the data folders prompts/ and knowledge/ as `kbqa._data.*`.
 """
 
 from setuptools import find_packages, setup
@@ -11,5 +12,7 @@ setup(
         *find_packages(include=["kbqa", "kbqa.*"]),
         "kbqa.ui",
         *(f"kbqa.ui.{name}" for name in find_packages("ui")),
+        "kbqa._data.prompts",
+        "kbqa._data.knowledge",
     ],
 )

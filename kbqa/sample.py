@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kbqa import resources
 from kbqa.errors import KnowledgeBaseError
 
 if TYPE_CHECKING:
@@ -22,19 +23,20 @@ SAMPLE_KB = "default"
 
 
 def knowledge_dir() -> Path:
-    """The bundled `knowledge/` folder: $KBQA_SAMPLE_DIR, else beside the package in a checkout."""
+    """The sample documents: $KBQA_SAMPLE_DIR, else the bundled `knowledge/` folder."""
     override = os.environ.get("KBQA_SAMPLE_DIR")
     if override:
         return Path(override).expanduser()
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "knowledge"
-        if candidate.is_dir() and any(candidate.iterdir()):
-            return candidate
-    raise KnowledgeBaseError(
-        "the sample documents (knowledge/) were not found; set KBQA_SAMPLE_DIR or "
-        "create a knowledge base with `kbqa ingest PATH`"
-    )
+    try:
+        folder = resources.knowledge_dir()
+    except resources.ResourceNotFound:
+        folder = None
+    if folder is None or not any(folder.iterdir()):
+        raise KnowledgeBaseError(
+            "the sample documents (knowledge/) were not found; set KBQA_SAMPLE_DIR or "
+            "create a knowledge base with `kbqa ingest PATH`"
+        )
+    return folder
 
 
 def ensure_sample_kb(

@@ -23,6 +23,7 @@ from pathlib import Path
 from kbqa.chain.language import Language
 from kbqa.errors import KBQAError
 from kbqa.llm.base import Message
+from kbqa.resources import ResourceNotFound, prompts_dir
 
 _PLACEHOLDER = re.compile(r"\{(context|question|history)\}")
 _SECTION = re.compile(r"^\[(system|user)\][ \t]*$", re.MULTILINE)
@@ -33,13 +34,11 @@ class PromptError(KBQAError):
 
 
 def bundled_prompt_dir() -> Path:
-    """The `prompts/` folder shipped with kbqa (beside the package in a checkout)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "prompts"
-        if (candidate / "qa.en.txt").is_file():
-            return candidate
-    raise PromptError("kbqa's prompts/ folder was not found beside the package")
+    """The `prompts/` folder shipped with kbqa (kbqa.resources knows where)."""
+    try:
+        return prompts_dir()
+    except ResourceNotFound as error:
+        raise PromptError(str(error)) from error
 
 
 @dataclass(frozen=True)

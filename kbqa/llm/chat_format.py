@@ -19,8 +19,9 @@ from typing import Any
 
 from kbqa.errors import ModelError
 from kbqa.llm.base import Message
+from kbqa.resources import prompts_dir
 
-PROMPT_DIR = Path(__file__).resolve().parents[2] / "prompts" / "chat"
+PROMPT_DIR = prompts_dir() / "chat"  # the bundled chat templates
 _HEADER = re.compile(r"^\{#-?\s*kbqa\s+(\{.*?\})\s*-?#\}", re.S)
 
 
