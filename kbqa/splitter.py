@@ -12,14 +12,13 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from kbqa.loaders._textutil import CJK_CLASS
+from kbqa.text.cjk import WIDE
 from kbqa.types import Chunk, Section
 
 TokenCounter = Callable[[str], int]
 BatchTokenCounter = Callable[[list[str]], list[int]]
 
-_CJK_CLASS = CJK_CLASS
-_APPROX_TOKEN = re.compile(rf"([{_CJK_CLASS}])|([A-Za-z0-9\u00c0-\u024f]+)|([^\s])")
+_APPROX_TOKEN = re.compile(rf"([{WIDE}])|([A-Za-z0-9\u00c0-\u024f]+)|([^\s])")
 
 
 def approx_token_count(text: str) -> int:
@@ -41,7 +40,7 @@ def approx_token_count(text: str) -> int:
 _SENTENCE_END = re.compile(
     rf"""(?:
         [。！？；…]+[”’」』）》】"')\]]*[ \t\u3000]*\n*
-      | (?P<latin>[.!?]+)[”’」』）》】"')\]]*(?=\s|[{_CJK_CLASS}]|$)[ \t]*\n*
+      | (?P<latin>[.!?]+)[”’」』）》】"')\]]*(?=\s|[{WIDE}]|$)[ \t]*\n*
       | \n+
     )""",
     re.X,

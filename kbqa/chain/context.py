@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kbqa.chain.relevance import name_pattern, names, normal_text
-from kbqa.chain.terms import STOPWORDS, char_ngrams, is_heading_like, key_terms, sentences
+from kbqa.chain.terms import char_ngrams, is_heading_like, key_terms, sentences
+from kbqa.text.stopwords import QUESTION_STOPWORDS
 from kbqa.types import Hit
 
 # A sentence is kept in focus mode when it scores at least this share of the best sentence's score.
@@ -57,7 +58,7 @@ def _capitalised(query: str) -> list[str]:
         words = match.group(0).split()
         if match.start() == 0:
             words = words[1:]  # the question's first word is capitalised anyway
-        if words and words[0].lower() not in STOPWORDS:
+        if words and words[0].lower() not in QUESTION_STOPWORDS:
             found.append(" ".join(words))
     return found
 

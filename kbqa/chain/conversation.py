@@ -29,13 +29,13 @@ from kbqa.chain.guard import (
     mismatched_numbers,
     stop_on_repeat,
 )
-from kbqa.chain.language import detect_language
 from kbqa.chain.prompts import PromptSet
 from kbqa.chain.relevance import judge
 from kbqa.chain.retrieve import retrieve
 from kbqa.chain.rewrite import Turn, rewrite
 from kbqa.chain.types import Answer, AnswerEvent
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
+from kbqa.text.language import detect_language
 
 if TYPE_CHECKING:
     from kbqa.knowledge_base import KnowledgeBase

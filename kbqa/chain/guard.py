@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kbqa.chain.context import ContextItem, is_fragment, sentence_scores
-from kbqa.chain.language import Language, detect_language
 from kbqa.chain.terms import char_ngrams, numbers
+from kbqa.text.language import Language, detect_language
 
 # A run of 1-8 characters repeated at least 4 more times at the end of the text.
 _LOOP = re.compile(r"(.{1,24}?)\1{2,}$", re.DOTALL)

@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kbqa.chain.language import Language
 from kbqa.errors import KBQAError
 from kbqa.llm.base import Message
+from kbqa.text.language import Language
 from kbqa.resources import ResourceNotFound, prompts_dir
 
 _PLACEHOLDER = re.compile(r"\{(context|question|history)\}")

@@ -23,14 +23,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kbqa.chain.terms import key_terms
+from kbqa.text.cjk import HAN
 from kbqa.types import Hit
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*")
 # A capitalised name followed by a version number: "LLaMA 2", "Severity 2", "ChatGLM 3".
 _NAME_NUMBER = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)\s+(\d+(?:\.\d+)?)\b(?![.\d%])")
 # A single capital letter naming a line, grade or zone in Chinese text: "C 线", "B 区".
-_LETTER_CJK = re.compile(rf"(?<![A-Za-z0-9])([A-Z])\s*([{_CJK}])")
+_LETTER_CJK = re.compile(rf"(?<![A-Za-z0-9])([A-Z])\s*([{HAN}])")
 _SEPARATORS = re.compile(r"[\s\-_/]+")
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from kbqa.text.fusion import best_first, rrf_scores, rrf_term
 from kbqa.types import Hit
 
-RRF_K = 60
 SOURCE_BOOST = 0.3  # extra weight, as a fraction of a rank-1 vote, for the earlier answer's pages
 
 
@@ -31,18 +31,17 @@ def fuse(
     """Weighted reciprocal-rank fusion of hit lists, best first, at most `k`; a chunk found in
     several lists keeps its highest cosine."""
     boosted = set(boost)
-    score: dict[Any, float] = {}
+    score = rrf_scores([([_key(hit) for hit in hits], weight) for hits, weight in rankings])
     best: dict[Any, Hit] = {}
-    for hits, weight in rankings:
-        for rank, hit in enumerate(hits, start=1):
+    for hits, _weight in rankings:
+        for hit in hits:
             key = _key(hit)
-            score[key] = score.get(key, 0.0) + weight / (RRF_K + rank)
             if key not in best or hit.score > best[key].score:
                 best[key] = hit
     for key, hit in best.items():
         if (hit.source, hit.page) in boosted:
-            score[key] += SOURCE_BOOST / (RRF_K + 1)
-    order = sorted(score, key=lambda key: -score[key])
+            score[key] += rrf_term(1, SOURCE_BOOST)
+    order = best_first(score)
     return [best[key] for key in order[:k]]
 
 

@@ -21,12 +21,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from kbqa.chain.language import Language
 from kbqa.chain.prompts import Template
 from kbqa.chain.relevance import names
-from kbqa.chain.terms import _HAS_CJK, REFERRING, has_reference, key_terms, words
+from kbqa.chain.terms import REFERRING, has_reference, key_terms, words
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
 from kbqa.store.tokenize import segmenter
+from kbqa.text.cjk import has_han
+from kbqa.text.language import Language
 
 Method = Literal["none", "llm", "history"]
 
@@ -86,7 +87,7 @@ def subjects(text: str) -> list[str]:
     Observatory"), then Chinese proper nouns found by jieba ("青岚大学").
     """
     found: list[str] = list(names(text))
-    cjk = bool(_HAS_CJK.search(text))
+    cjk = has_han(text)
     if cjk:
         found += [m.group(0).strip() for m in _LATIN_RUN.finditer(text)]
     else:

@@ -9,29 +9,17 @@ from __future__ import annotations
 import re
 
 from kbqa.store.tokenize import segmenter
+from kbqa.text.cjk import HAN, HAN_RE
+from kbqa.text.stopwords import QUESTION_STOPWORDS
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _LATIN = "A-Za-z0-9\u00c0-\u024f"  # ASCII and accented Latin letters ("café")
-_TOKEN = re.compile(rf"[{_LATIN}][{_LATIN}.\-_+]*[{_LATIN}]|[{_LATIN}]|[{_CJK}]+")
-_HAS_CJK = re.compile(rf"[{_CJK}]")
+_TOKEN = re.compile(rf"[{_LATIN}][{_LATIN}.\-_+]*[{_LATIN}]|[{_LATIN}]|[{HAN}]+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Sentence ends: Chinese punctuation, or English . ! ? followed by a space; newlines too.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])(?=\s)")
 _LINE_END = set("。！？；!?.;:：")
 # Sentence punctuation; a dot between digits ("4.3") is a decimal point, not punctuation.
 _PUNCTUATED = re.compile(r"[。！？!?:：，,；;]|\.(?!\d)")
-
-# Words that carry no subject: question words, pronouns, auxiliaries, generic nouns.
-_STOPWORDS = """
-    的 了 是 在 和 与 及 或 等 也 都 就 而 被 把 对 从 中 上 下 为 以 其 这 那 之 吗 呢 吧 啊 呀 么
-    什么 哪些 哪个 哪 如何 怎么 怎样 怎么样 多少 哪里 为什么 何时 什么样 几 几个 请问 一个 可以 有 没有 多 大 吗 是否 能 会 用 使用
-    它 它们 他 他们 她 该 此 这个 那个 这些 那些 这种 那种 其中 分别 还 又 呢 请 告诉 我 你 我们 一下
-    a an the of to in on for and or is are was were be been being by with as at it its it's this
-    that these those they them their what which who whom whose how many much does do did can could
-    should would will from about there here has have had not no yes than then so if also any some
-    i you we me my your our tell please one ones same other else more most
-"""
-STOPWORDS = frozenset(_STOPWORDS.split())
 
 # Words that mark a follow-up leaning on an earlier turn.
 _REFERRING = """
@@ -46,7 +34,7 @@ def words(text: str) -> list[str]:
     """Words of `text`, lower-cased: Latin/number runs as they are, Chinese runs cut by jieba."""
     out: list[str] = []
     for run in _TOKEN.findall(text):
-        if _HAS_CJK.search(run):
+        if HAN_RE.search(run):
             out.extend(w for w in segmenter().lcut(run) if w.strip())
         else:
             out.append(run.lower())
@@ -63,9 +51,9 @@ def key_terms(text: str) -> list[str]:
     previous = ""
     for word in words(text):
         after_how, previous = previous == "how", word
-        if word in STOPWORDS or after_how:
+        if word in QUESTION_STOPWORDS or after_how:
             continue
-        if len(word) == 1 and not word.isdigit() and not _HAS_CJK.search(word):
+        if len(word) == 1 and not word.isdigit() and not HAN_RE.search(word):
             continue
         if len(word) > 4 and word.isalpha() and word.isascii() and word.endswith("s"):
             word = word[:-1]
@@ -83,12 +71,12 @@ def char_ngrams(text: str) -> set[str]:
     """Overlap units: Chinese character bigrams (and single characters) plus Latin words."""
     grams: set[str] = set()
     for run in _TOKEN.findall(text):
-        if _HAS_CJK.search(run):
+        if HAN_RE.search(run):
             grams.update(run)
             grams.update(run[i : i + 2] for i in range(len(run) - 1))
         else:
             grams.add(run.lower())
-    return grams - STOPWORDS
+    return grams - QUESTION_STOPWORDS
 
 
 def numbers(text: str) -> list[str]:
@@ -120,7 +108,7 @@ def _lines(text: str) -> list[str]:
             if not current:
                 current = line
             else:
-                both_cjk = _HAS_CJK.match(current[-1]) and _HAS_CJK.match(line[0])
+                both_cjk = HAN_RE.match(current[-1]) and HAN_RE.match(line[0])
                 glue = "" if both_cjk else " "
                 current += glue + line
             if current[-1] in _LINE_END or is_heading_like(current):

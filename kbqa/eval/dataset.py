@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kbqa.chain.language import detect_language
 from kbqa.errors import KBQAError
+from kbqa.text.language import detect_language
 from kbqa.types import Hit
 
 Kind = Literal["fact", "multi-turn", "unanswerable"]

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kbqa.chain.language import detect_language
 from kbqa.chain.retrieve import retrieve
 from kbqa.chain.rewrite import Turn, rewrite
 from kbqa.eval.dataset import Prediction, Question
+from kbqa.text.language import detect_language
 
 if TYPE_CHECKING:
     from kbqa.chain.types import Answer

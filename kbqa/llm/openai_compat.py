@@ -21,11 +21,12 @@ from kbqa.llm.base import ChatBackend, GenerationConfig, LoadInfo, Message
 from kbqa.llm.chat_format import normalise
 from kbqa.llm.context import fit_messages
 from kbqa.llm.streaming import StopFilter
+from kbqa.text.cjk import CJK_SYMBOLS, FULLWIDTH, HAN
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT = 4096
-_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_CJK = re.compile(f"[{CJK_SYMBOLS}{HAN}{FULLWIDTH}]")  # one token each, roughly
 
 
 def estimate_tokens(text: str) -> int:

@@ -187,21 +187,3 @@ def clean_text(text: str) -> str:
     text = _LINE_END.sub("\n", text).replace("\x00", "")
     text = _TRAILING_SPACE.sub("", text)
     return _BLANK_LINES.sub("\n\n", text).strip("\n")
-
-
-# CJK ideographs, kana, Hangul, CJK and full-width punctuation (，。！？ ...): text with no spaces
-# between words, and glyphs about twice as wide as Latin ones.
-CJK_CLASS = (
-    "\u2e80-\u2fff\u3001-\u303f\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f"
-    "\uff00-\uffef\U00020000-\U0003ffff"
-)
-_CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
-
-
-def is_cjk(char: str) -> bool:
-    return _CJK_CHAR.match(char) is not None
-
-
-def display_width(text: str) -> int:
-    """Visual width: CJK characters count 2, others 1."""
-    return len(text) + len(_CJK_CHAR.findall(text))

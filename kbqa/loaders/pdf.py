@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kbqa.errors import LoaderError
-from kbqa.loaders._textutil import clean_text, display_width, is_cjk, looks_like_text
+from kbqa.loaders._textutil import clean_text, looks_like_text
+from kbqa.text.cjk import display_width, is_cjk
 from kbqa.types import Section
 
 # PDFium is not thread-safe: every call into it, across all documents, must be serialised.

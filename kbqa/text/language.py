@@ -1,8 +1,8 @@
-"""Which language a question is in: Chinese ("zh") or English ("en").
+"""Which language a text is in: Chinese ("zh") or English ("en").
 
 Why not a language-id model: questions are short and mix scripts ("ChatGLM-6B 有多少参数？"), and
-the only choice that matters here is which prompt and refusal text to use. Counting CJK characters
-against Latin words decides that reliably and costs nothing.
+the only choice that matters here is which prompt and refusal text to use. Counting Chinese
+characters against Latin words decides that reliably and costs nothing.
 """
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-Language = Literal["zh", "en"]
+from kbqa.text.cjk import HAN_RE
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 
 def detect_language(text: str) -> Language:
     """'zh' when the text is mostly Chinese, else 'en' (the default for anything else)."""
-    cjk = len(_CJK.findall(text))
+    cjk = len(HAN_RE.findall(text))
     if not cjk:
         return "en"
     words = len(_LATIN_WORD.findall(text))
