@@ -19,14 +19,17 @@ import numpy as np
 
 from kbqa import loaders
 from kbqa.errors import KBQAError, LoaderError
-from kbqa.store.chunk_store import FileRecord, NewChunk
+from kbqa.store.base import FileRecord, NewChunk
 from kbqa.store.tokenize import segmenter
 from kbqa.types import Chunk
 
 if TYPE_CHECKING:
-    from kbqa.knowledge_base import KnowledgeBase
+    from kbqa.embedders import Embedder
+    from kbqa.settings import Settings
+    from kbqa.store.store import Store
 
-# (files done, files total, current file); "done" is fractional while a batch is being embedded
+# (files done, files total, what is going on): "done" is fractional while a batch is being
+# embedded; the text names the file being read, or the chunks being embedded and their files.
 ProgressCallback = Callable[[float, int, str], None]
 
 #: chunks embedded together: large enough to keep both cores busy, small enough to commit often
@@ -56,11 +59,14 @@ class IngestReport:
         lines = [
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.removed)} removed, "
-            f"{len(self.failed)} failed ({self.chunks_added} chunks in {self.seconds:.1f} s)"
+            f"{len(self.failed)} failed "
+            f"({counted(self.chunks_added, 'chunk')} in {self.seconds:.1f} s)"
         ]
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
         if self.skipped:
-            lines.append(f"  skipped {len(self.skipped)} file(s) that are not documents")
+            one = len(self.skipped) == 1
+            what = "is not a document" if one else "are not documents"
+            lines.append(f"  skipped {counted(len(self.skipped), 'file')} that {what}")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -142,12 +148,19 @@ class _Prepared:
 
 
 class Ingestor:
-    """Brings files into one knowledge base. Used through `KnowledgeBase.add`."""
+    """Brings files into one knowledge base's store. Used through `KnowledgeBase.add`.
 
-    def __init__(self, kb: KnowledgeBase) -> None:
-        self.kb = kb
-        self.store = kb.store
+    `embedder` is a getter, called only when some file has to be embedded."""
+
+    def __init__(self, store: Store, embedder: Callable[[], Embedder], settings: Settings) -> None:
+        self.store = store
+        self._get_embedder = embedder
+        self.settings = settings
         self._splitter = None
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._get_embedder()
 
     def run(
         self,
@@ -169,21 +182,26 @@ class Ingestor:
 
             def commit() -> None:
                 nonlocal finished, pending
+                if not pending:
+                    return
                 # Embedding is the slow part: report it in steps, so one big PDF moves the bar.
-                base, size, label = (
-                    finished,
-                    len(pending),
-                    pending[-1].record.doc if pending else "",
-                )
-                self._commit(pending, report, lambda part: bar(base + part * size, total, label))
+                base, size = finished, len(pending)
+                names = _names([prepared.record.doc for prepared in pending])
+
+                def embedded(part: float, done: int, of: int) -> None:
+                    bar(base + part * size, total, f"embedding {done}/{of} chunks of {names}")
+
+                self._commit(pending, report, embedded)
                 finished += size
                 pending = []
 
             for candidate in candidates:
+                # Files read but not yet embedded do not count as done: the bar never goes back.
+                bar(finished, total, f"reading {candidate.doc}")
                 prepared = self._prepare(candidate, report, force)
                 if prepared is None:
                     finished += 1
-                    bar(finished + len(pending), total, candidate.doc)
+                    bar(finished, total, "")
                     continue
                 if not warming:
                     # The store's BM25 needs jieba's dictionary (~0.6 s to load): load it while
@@ -197,6 +215,15 @@ class Ingestor:
             if prune:
                 self._prune(paths, candidates, report)
             self.store.save_index()
+            bar(total, total, "")
+            if self._splitter is not None:
+                splitter = self._splitter
+                self.store.set_meta(
+                    {
+                        "splitter": f"chinese-aware chunk_size={splitter.chunk_size} "
+                        f"chunk_overlap={splitter.chunk_overlap} (embedder tokens)"
+                    }
+                )
         report.seconds = time.perf_counter() - started
         return report
 
@@ -253,11 +280,11 @@ class Ingestor:
         if self._splitter is None:
             from kbqa.splitter import ChineseAwareSplitter
 
-            embedder = self.kb.embedder
-            size = self.kb.settings.splitter.chunk_size or (
+            embedder = self.embedder
+            size = self.settings.splitter.chunk_size or (
                 min(embedder.max_tokens, MAX_CHUNK_TOKENS) - HEADING_TOKENS
             )
-            overlap = min(self.kb.settings.splitter.chunk_overlap, size // 4)
+            overlap = min(self.settings.splitter.chunk_overlap, size // 4)
             self._splitter = ChineseAwareSplitter(
                 chunk_size=size,
                 chunk_overlap=overlap,
@@ -270,7 +297,7 @@ class Ingestor:
         self,
         pending: list[_Prepared],
         report: IngestReport,
-        on_embedded: Callable[[float], None] = lambda fraction: None,
+        on_embedded: Callable[[float, int, int], None] = lambda fraction, done, of: None,
     ) -> None:
         if not pending:
             return
@@ -280,13 +307,16 @@ class Ingestor:
         # across the whole batch: each step's texts are then of similar length and pad little.
         # In input order, files' short last chunks padded their steps' batches (the 2 MB corpus
         # took 1.22x the embedder's own time on its chunks; docs/benchmarks.md).
-        lengths = self.kb.embedder.count_tokens(texts)
+        embedder = self.embedder
+        lengths = embedder.count_tokens(texts)
         order = sorted(range(len(texts)), key=lambda index: -lengths[index])
-        vectors = np.empty((len(texts), self.kb.embedder.dimension), dtype=np.float32)
+        vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+        on_embedded(0.0, 0, len(texts))
         for start in range(0, len(texts), PROGRESS_STEP_CHUNKS):
             step = order[start : start + PROGRESS_STEP_CHUNKS]
-            vectors[step] = self.kb.embedder.encode_documents([texts[i] for i in step])
-            on_embedded(min(1.0, (start + PROGRESS_STEP_CHUNKS) / len(texts)))
+            vectors[step] = embedder.encode_documents([texts[i] for i in step])
+            done = min(len(texts), start + PROGRESS_STEP_CHUNKS)
+            on_embedded(done / len(texts), done, len(texts))
         report.embed_seconds += time.perf_counter() - started
         documents, offset = [], 0
         for prepared in pending:
@@ -339,19 +369,45 @@ def embedding_text(chunk: Chunk) -> str:
     return chunk.text
 
 
-def _progress_bar(total: int, progress: bool | ProgressCallback) -> ProgressCallback:
+def _names(docs: Sequence[str]) -> str:
+    return docs[0] if len(docs) == 1 else f"{counted(len(docs), 'file')} ({docs[0]}, ...)"
+
+
+def counted(count: int, noun: str) -> str:
+    """ "1 chunk", "2 chunks" (English nouns with a plain -s plural)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _progress_bar(
+    total: int, progress: bool | ProgressCallback, stream: Any = None, mininterval: float = 0.1
+) -> ProgressCallback:
     if callable(progress):
         return progress
     if not progress or total < 2:
         return lambda done, total_, current: None
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="file", desc="ingesting", leave=False)
+    # Whole files on the bar (the fraction while embedding is only for callbacks); the text
+    # beside it says what is being done now, and is cleared when that file is finished.
+    bar = tqdm(
+        total=total,
+        unit="file",
+        desc="ingesting",
+        leave=False,
+        file=stream,
+        mininterval=mininterval,
+    )
 
     def update(done: float, total_: int, current: str) -> None:
-        bar.update(round(done - bar.n, 3))
-        bar.set_postfix_str(current[-40:], refresh=False)
-        if done >= total_:
+        whole = min(int(done + 1e-9), total_)
+        if whole != bar.n:
+            bar.update(whole - bar.n)
+        bar.set_postfix_str(_shorten(current, 60))
+        if whole >= total_ and not current:
             bar.close()
 
     return update
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3) :]

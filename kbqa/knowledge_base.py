@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from kbqa.errors import EmbedderMismatch, KnowledgeBaseError
 from kbqa.settings import Settings
-from kbqa.store.chunk_store import ChunkStore, FileRecord
+from kbqa.store.base import FileRecord
+from kbqa.store.factory import holds_knowledge_base, open_records, open_store
+from kbqa.store.store import Store
 from kbqa.types import Hit
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ def _validate_name(name: str) -> str:
 
 
 class KnowledgeBase:
-    def __init__(self, name: str, settings: Settings, store: ChunkStore) -> None:
+    def __init__(self, name: str, settings: Settings, store: Store) -> None:
         self.name = name
         self.settings = settings
         self.store = store
@@ -62,13 +64,13 @@ class KnowledgeBase:
         settings = settings or Settings.load()
         name = _validate_name(name or settings.kb)
         folder = cls.folder_for(name, settings)
-        if not (folder / "store.sqlite").exists() and not create:
+        if not create and not holds_knowledge_base(folder):
             known = ", ".join(cls.list_names(settings)) or "none yet"
             raise KnowledgeBaseError(
                 f"no knowledge base named {name!r} (known: {known}); "
                 f"create it with `kbqa ingest PATH --kb {name}`"
             )
-        return cls(name, settings, ChunkStore(folder, create=create))
+        return cls(name, settings, open_store(folder, settings.store, create=create))
 
     @classmethod
     def create(cls, name: str, settings: Settings | None = None) -> KnowledgeBase:
@@ -76,23 +78,23 @@ class KnowledgeBase:
 
     @classmethod
     def exists(cls, name: str, settings: Settings | None = None) -> bool:
-        return (cls.folder_for(name, settings) / "store.sqlite").exists()
+        return holds_knowledge_base(cls.folder_for(name, settings))
 
     @classmethod
     def list_names(cls, settings: Settings | None = None) -> list[str]:
         settings = settings or Settings.load()
         if not settings.kb_root.is_dir():
             return []
-        return sorted(p.name for p in settings.kb_root.iterdir() if (p / "store.sqlite").exists())
+        return sorted(p.name for p in settings.kb_root.iterdir() if holds_knowledge_base(p))
 
     @classmethod
     def delete(cls, name: str, settings: Settings | None = None) -> None:
         folder = cls.folder_for(name, settings)
-        if not (folder / "store.sqlite").exists():
+        if not holds_knowledge_base(folder):
             raise KnowledgeBaseError(f"no knowledge base named {name!r}")
-        store = ChunkStore(folder)
-        with store.writer():
-            store.close()
+        records = open_records(folder)
+        with records.writer():
+            records.close()
             # Rename first, so a crash mid-delete never leaves a half-deleted base under the name.
             trash = folder.with_name(f".deleted-{name}-{os.getpid()}")
             folder.rename(trash)
@@ -155,37 +157,40 @@ class KnowledgeBase:
         progress: bool | ProgressCallback = False,
     ) -> IngestReport:
         """Ingest files and folders; unchanged files are skipped, changed ones replaced."""
-        from kbqa.ingest import Ingestor
-
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
-        ingestor = Ingestor(self)
-        report = ingestor.run(paths, prune=prune, progress=progress)
-        if ingestor._splitter is not None:
-            splitter = ingestor._splitter
-            self.store.set_meta(
-                {
-                    "splitter": f"chinese-aware chunk_size={splitter.chunk_size} "
-                    f"chunk_overlap={splitter.chunk_overlap} (embedder tokens)"
-                }
-            )
-        return report
+        return self._ingestor().run(paths, prune=prune, progress=progress)
+
+    def _ingestor(self):
+        from kbqa.ingest import Ingestor
+
+        # The embedder is passed as a getter: unchanged files are skipped without loading it.
+        return Ingestor(self.store, lambda: self.embedder, self.settings)
 
     def reindex(self, *, progress: bool | ProgressCallback = False) -> IngestReport:
         """Read every file again from where it was ingested and rebuild its chunks."""
-        from kbqa.ingest import Ingestor
-
         origins = [record.origin for record in self.store.files() if record.origin]
-        return Ingestor(self).run(origins, force=True, progress=progress)
+        return self._ingestor().run(origins, force=True, progress=progress)
 
     def remove(self, source: str) -> int:
-        """Remove a file by its relative path or base name; returns the number of chunks removed."""
+        """Remove a file by its relative path, base name or the path it was ingested from;
+        returns the number of chunks removed."""
         records = self.store.files()
-        matches = [r.doc for r in records if r.doc == source] or [
-            r.doc for r in records if r.source == source
-        ]
+        origin = str(Path(source).expanduser().absolute())
+        matches = (
+            [r.doc for r in records if r.doc == source]
+            or [r.doc for r in records if r.origin and r.origin in (source, origin)]
+            or [r.doc for r in records if r.source == source]
+        )
         if not matches:
-            raise KnowledgeBaseError(f"no file {source!r} in knowledge base {self.name!r}")
+            held = [r.doc for r in records]
+            listed = ", ".join(held[:10]) + (
+                f" and {len(held) - 10} more" if len(held) > 10 else ""
+            )
+            raise KnowledgeBaseError(
+                f"no file {source!r} in knowledge base {self.name!r} "
+                + (f"(it holds: {listed})" if held else "(it holds no files)")
+            )
         if len(matches) > 1:
             raise KnowledgeBaseError(
                 f"{source!r} matches several files ({', '.join(matches)}): give the path"

@@ -100,9 +100,6 @@ def write_pdf(path: Path, pages: Sequence[str]) -> Path:
 def stored_chunks(kb: KnowledgeBase) -> list[Chunk]:
     """A knowledge base's chunks as stored, in order (`kbqa.ingest.embedding_text` of each is
     what the embedder was given)."""
-    import json
-
     from kbqa.types import Chunk
 
-    rows = kb.store.db.execute("SELECT text, metadata FROM chunks ORDER BY id").fetchall()
-    return [Chunk(text=text, **json.loads(metadata)) for text, metadata in rows]
+    return [Chunk(text=row.text, **row.metadata) for row in kb.store.records.iter_chunks()]

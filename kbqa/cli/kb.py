@@ -18,7 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler="kbqa.cli.kb:show")
     remove = actions.add_parser("remove", help="remove one file from a knowledge base")
-    remove.add_argument("source", help="the file's path as listed by `kbqa kb show`, or its name")
+    remove.add_argument(
+        "source",
+        help="the file's path as listed by `kbqa kb show`, its name, or the path it was "
+        "ingested from",
+    )
     remove.add_argument("--kb", help="knowledge base name (default: 'default')")
     remove.set_defaults(handler="kbqa.cli.kb:remove_file")
     delete = actions.add_parser("delete", help="delete a knowledge base and everything in it")
@@ -29,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def list_bases(args: argparse.Namespace) -> int:
     from kbqa.cli import load_settings
+    from kbqa.ingest import counted
     from kbqa.knowledge_base import KnowledgeBase
 
     settings = load_settings(args)
@@ -49,12 +54,14 @@ def list_bases(args: argparse.Namespace) -> int:
         print(f"no knowledge bases in {settings.kb_root}")
     else:
         for row in rows:
-            print(f"{row['name']}\t{row['files']} files\t{row['chunks']} chunks\t{row['embedder']}")
+            files, chunks = counted(row["files"], "file"), counted(row["chunks"], "chunk")
+            print(f"{row['name']}\t{files}\t{chunks}\t{row['embedder']}")
     return 0
 
 
 def show(args: argparse.Namespace) -> int:
     from kbqa.cli import load_settings
+    from kbqa.ingest import counted
     from kbqa.knowledge_base import KnowledgeBase
 
     settings = load_settings(args, kb=args.name)
@@ -74,23 +81,25 @@ def show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**info, "file_list": files}, ensure_ascii=False, indent=2))
         return 0
-    print(f"{info['name']}: {info['files']} files, {info['chunks']} chunks ({info['path']})")
+    files, chunks = counted(info["files"], "file"), counted(info["chunks"], "chunk")
+    print(f"{info['name']}: {files}, {chunks} ({info['path']})")
     for key, value in info["manifest"].items():
         print(f"  {key}: {value}")
     for f in files:
-        pages = f" {f['pages']} pages" if f["pages"] else ""
-        print(f"  {f['path']}\t{f['chunks']} chunks{pages}\tsha256 {f['sha256'][:12]}")
+        pages = f" {counted(f['pages'], 'page')}" if f["pages"] else ""
+        print(f"  {f['path']}\t{counted(f['chunks'], 'chunk')}{pages}\tsha256 {f['sha256'][:12]}")
     return 0
 
 
 def remove_file(args: argparse.Namespace) -> int:
     from kbqa.cli import load_settings
+    from kbqa.ingest import counted
     from kbqa.knowledge_base import KnowledgeBase
 
     settings = load_settings(args, kb=args.kb)
     kb = KnowledgeBase.open(settings.kb, settings)
     removed = kb.remove(args.source)
-    print(f"removed {args.source} ({removed} chunks) from {kb.name!r}")
+    print(f"removed {args.source} ({counted(removed, 'chunk')}) from {kb.name!r}")
     return 0
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kbqa.types import Hit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,10 +42,33 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([hit.to_json() for hit in hits], ensure_ascii=False, indent=2))
         return 0
+    print(format_hits(hits, args.mode or settings.retrieval.mode))
+    return 0
+
+
+_ORDER = {
+    "hybrid": "best first by fused rank (reciprocal-rank fusion of the dense and BM25 lists), "
+    "so the cosine does not always fall",
+    "dense": "best first by cosine similarity",
+    "bm25": "best first by BM25 rank",
+}
+
+
+def format_hits(hits: list[Hit], mode: str) -> str:
+    """Hits for a terminal: a line saying how they are ordered, then each hit with its rank in
+    each list, so an order that is not by cosine explains itself."""
     if not hits:
-        print("no passages found")
+        return "no passages found"
+    lines = [
+        f"{len(hits)} passage{'s' if len(hits) != 1 else ''}, {_ORDER.get(mode, mode)}; "
+        "cosine = similarity to the query in [0, 1]"
+    ]
     for rank, hit in enumerate(hits, start=1):
         where = f"{hit.path}" + (f", page {hit.page}" if hit.page else "")
+        ranks = ", ".join(
+            f"{name} #{value}" if value else f"{name} -"
+            for name, value in (("dense", hit.dense_rank), ("bm25", hit.bm25_rank))
+        )
         text = " ".join(hit.text.split())
-        print(f"[{rank}] {hit.score:.3f}  {where}\n    {text[:300]}")
-    return 0
+        lines.append(f"[{rank}] cosine {hit.score:.3f}  ({ranks})  {where}\n    {text[:300]}")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Dense (cosine over FAISS) and BM25 (SQLite FTS5 over jieba tokens), fused by reciprocal rank.
+"""Dense (cosine, the dense index) and BM25 (the lexical index), fused by reciprocal rank.
 
 Scores: every hit carries its cosine similarity to the query, clamped to [0, 1] (negative cosines
 become 0), whichever list found it; the threshold applies to that number. Ranking is by the fused
@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from kbqa.embedders import Embedder
-from kbqa.store.chunk_store import ChunkStore, StoredChunk
-from kbqa.text.fusion import best_first, rrf_scores
+from kbqa.store.base import StoredChunk
+from kbqa.store.store import Store
 from kbqa.types import Hit
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant: flattens the weight of top ranks
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class SearchRequest:
 
 
 class HybridSearcher:
-    def __init__(self, store: ChunkStore, embedder: Embedder, *, candidates: int = 50) -> None:
+    def __init__(self, store: Store, embedder: Embedder, *, candidates: int = 50) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
@@ -39,33 +41,37 @@ class HybridSearcher:
         if request.mode not in {"hybrid", "dense", "bm25"}:
             raise ValueError(f"unknown retrieval mode {request.mode!r}: hybrid, dense or bm25")
         query = request.query.strip()
-        if not query or self.store.count() == 0:
+        records = self.store.records
+        if not query or records.count() == 0:
             return []
-        allowed = self.store.ids_for_sources(request.sources) if request.sources else None
+        allowed = records.ids_for_sources(request.sources) if request.sources else None
         pool = max(self.candidates, request.k * 4)
         query_vector = self.embedder.encode_query(query)
 
         dense: list[int] = []
         cosine: dict[int, float] = {}
         if request.mode in {"hybrid", "dense"}:
-            for chunk_id, score in self.store.search_dense(query_vector, pool, allowed):
+            for chunk_id, score in self.store.dense.search(query_vector, pool, allowed):
                 dense.append(chunk_id)
                 cosine[chunk_id] = score
         bm25: list[int] = []
         if request.mode in {"hybrid", "bm25"}:
-            bm25 = self.store.bm25(query, pool, allowed)
+            bm25 = self.store.lexical.search(query, pool, allowed)
 
-        fused = rrf_scores([(dense, 1.0), (bm25, 1.0)])
-        order = best_first(fused)
+        fused: dict[int, float] = {}
+        for ranking in (dense, bm25):
+            for rank, chunk_id in enumerate(ranking, start=1):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+        order = sorted(fused, key=lambda chunk_id: -fused[chunk_id])
 
         missing = [chunk_id for chunk_id in order if chunk_id not in cosine]
-        for chunk_id, vector in self.store.vectors(missing).items():
+        for chunk_id, vector in records.vectors(missing).items():
             cosine[chunk_id] = float(np.dot(vector, query_vector))
         kept = [i for i in order if max(cosine[i], 0.0) >= request.threshold][: request.k]
 
         dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense, start=1)}
         bm25_rank = {chunk_id: rank for rank, chunk_id in enumerate(bm25, start=1)}
-        rows = self.store.get(kept)
+        rows = records.get(kept)
         hits = []
         for chunk_id in kept:
             hit = to_hit(rows[chunk_id], max(0.0, min(1.0, cosine[chunk_id])))
@@ -80,7 +86,7 @@ class HybridSearcher:
     def _expand(self, hit: Hit, row: StoredChunk, span: int) -> None:
         if row.doc is None:
             return
-        around = self.store.neighbours(row.doc, row.position, span)
+        around = self.store.records.neighbours(row.doc, row.position, span)
         # Neighbours on other pages would make the hit's page wrong: keep the same page only.
         same_page = [c for c in around if c.metadata.get("page") == row.metadata.get("page")]
         hit.text = "\n".join(chunk.text for chunk in same_page) or hit.text

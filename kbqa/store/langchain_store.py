@@ -1,4 +1,4 @@
-"""LangChain `VectorStore` over a `ChunkStore`: upsert by id, safe deletes, no pickle."""
+"""LangChain `VectorStore` over a knowledge base's `Store`: upsert by id, safe deletes, no pickle."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 from kbqa.embedders.base import normalise
-from kbqa.store.chunk_store import ChunkStore, NewChunk, StoredChunk
+from kbqa.settings import StoreSettings
+from kbqa.store.base import NewChunk, StoredChunk
+from kbqa.store.store import Store
 
 
 class KBQAVectorStore(VectorStore):
     """Documents added here keep their metadata exactly; ids are upserted, missing ids ignored."""
 
-    def __init__(self, store: ChunkStore, embedding: Embeddings) -> None:
+    def __init__(self, store: Store, embedding: Embeddings) -> None:
         self.store = store
         self.embedding = embedding
 
@@ -29,8 +31,12 @@ class KBQAVectorStore(VectorStore):
         return self.embedding
 
     @classmethod
-    def in_folder(cls, folder: str | Path, embedding: Embeddings) -> KBQAVectorStore:
-        return cls(ChunkStore(Path(folder), create=True), embedding)
+    def in_folder(
+        cls, folder: str | Path, embedding: Embeddings, backends: StoreSettings | None = None
+    ) -> KBQAVectorStore:
+        from kbqa.store.factory import open_store
+
+        return cls(open_store(Path(folder), backends, create=True), embedding)
 
     @classmethod
     def from_texts(
@@ -99,7 +105,7 @@ class KBQAVectorStore(VectorStore):
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return [_document(row) for row in self.store.get_by_uids(list(ids))]
+        return [_document(row) for row in self.store.records.get_by_uids(list(ids))]
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
@@ -109,8 +115,8 @@ class KBQAVectorStore(VectorStore):
     def similarity_search_by_vector_with_score(
         self, embedding: Sequence[float] | np.ndarray, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        found = self.store.search_dense(np.asarray(embedding, dtype=np.float32), k)
-        rows = self.store.get([chunk_id for chunk_id, _ in found])
+        found = self.store.dense.search(np.asarray(embedding, dtype=np.float32), k)
+        rows = self.store.records.get([chunk_id for chunk_id, _ in found])
         return [(_document(rows[i]), max(0.0, min(1.0, s))) for i, s in found if i in rows]
 
     def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:

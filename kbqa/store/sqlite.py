@@ -1,0 +1,365 @@
+"""The SQLite record store and the FTS5 lexical index (both in one `store.sqlite` file).
+
+Layout of a knowledge-base folder:
+    store.sqlite        chunks (text, metadata JSON, float32 vector), files (content hashes),
+                        meta (the manifest: embedder, dimension, splitter, backends, generation),
+                        chunks_fts (SQLite FTS5 over jieba/word tokens, for BM25)
+    write.lock          held (flock) by the one writer
+    (and whatever the dense index keeps, e.g. index.<gen>.faiss)
+
+Why this is safe: every change is one SQLite transaction (WAL mode), so a crash leaves the last
+committed state; readers work on a snapshot and never see a half-written batch. FTS5 rows are
+written in the same transaction as the chunks. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
+from kbqa.store.base import FileRecord, NewChunk, RecordStore, StoredChunk
+from kbqa.store.tokenize import tokenize
+
+SCHEMA_VERSION = 1
+DB_NAME = "store.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    doc TEXT PRIMARY KEY,          -- path relative to the ingested folder
+    source TEXT NOT NULL,          -- base name
+    origin TEXT,                   -- absolute path it was read from
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    pages INTEGER,
+    chunks INTEGER NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- the index id
+    uid TEXT NOT NULL UNIQUE,               -- the public id (LangChain Document.id)
+    doc TEXT,                               -- files.doc, NULL for texts added through the API
+    position INTEGER NOT NULL DEFAULT 0,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,                 -- JSON
+    vector BLOB NOT NULL                    -- float32, L2-normalised
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc, position);
+"""
+
+_CHUNK_COLUMNS = "id, uid, doc, position, text, metadata"
+_FILE_COLUMNS = "doc, source, origin, sha256, size, mtime, pages, chunks, added_at"
+
+
+def holds_store(folder: Path) -> bool:
+    """Whether `folder` holds a SQLite knowledge base."""
+    return (Path(folder) / DB_NAME).is_file()
+
+
+def _chunk(row: tuple) -> StoredChunk:
+    return StoredChunk(*row[:5], json.loads(row[5]))
+
+
+class _Snapshot:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self.generation = int(
+            db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+        )
+
+    def vector_batches(self, size: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        ids: list[int] = []
+        vectors: list[np.ndarray] = []
+        for chunk_id, blob in self._db.execute("SELECT id, vector FROM chunks ORDER BY id"):
+            ids.append(chunk_id)
+            vectors.append(np.frombuffer(blob, dtype=np.float32))
+            if len(ids) >= size:
+                yield np.asarray(ids, dtype=np.int64), np.vstack(vectors)
+                ids, vectors = [], []
+        if ids:
+            yield np.asarray(ids, dtype=np.int64), np.vstack(vectors)
+
+
+class SQLiteRecordStore:
+    """Thread-safe access to one knowledge base's rows. Writers must hold `writer()`."""
+
+    name = "sqlite"
+
+    def __init__(self, folder: Path, *, create: bool = False) -> None:
+        self.folder = Path(folder)
+        self.db_path = self.folder / DB_NAME
+        if not self.db_path.exists() and not create:
+            raise KnowledgeBaseError(f"no knowledge base at {self.folder}")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        # executescript manages its own transaction: the schema and first rows land together.
+        self.db.executescript(
+            f"BEGIN IMMEDIATE;{_SCHEMA}"
+            f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
+            "INSERT OR IGNORE INTO meta VALUES ('generation', '0');COMMIT;"
+        )
+
+    # -- connections ---------------------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "db", None)
+        if connection is None:
+            connection = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.db = connection
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[_Snapshot]:
+        """A read transaction: all reads inside see one committed state."""
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            yield _Snapshot(db)
+        finally:
+            db.execute("COMMIT")
+
+    @contextmanager
+    def writer(self, wait_s: float = 0.0) -> Iterator[None]:
+        """Exclusive write access across processes (flock); `KnowledgeBaseLocked` if taken."""
+        lock_path = self.folder / "write.lock"
+        handle = lock_path.open("a+")
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    raise KnowledgeBaseLocked(
+                        f"knowledge base {self.folder.name!r} is being written by another "
+                        "process; try again when it has finished"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    # -- manifest -------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, values: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()],
+            )
+
+    def manifest(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0") or 0)
+
+    def dimension(self) -> int | None:
+        value = self.get_meta("dimension")
+        return int(value) if value else None
+
+    # -- writes (inside transaction(); the caller holds writer()) -------------------------------
+
+    def delete_chunks(
+        self, tx: sqlite3.Connection, *, doc: str | None = None, uid: str | None = None
+    ) -> list[int]:
+        where, value = ("doc = ?", doc) if uid is None else ("uid = ?", uid)
+        ids = [row[0] for row in tx.execute(f"SELECT id FROM chunks WHERE {where}", (value,))]
+        if ids:
+            tx.execute(f"DELETE FROM chunks WHERE {where}", (value,))
+        return ids
+
+    def insert_chunks(
+        self, tx: sqlite3.Connection, chunks: Sequence[NewChunk], vectors: np.ndarray
+    ) -> list[int]:
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk is required")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            cursor = tx.execute(
+                "INSERT INTO chunks (uid, doc, position, text, metadata, vector) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    chunk.uid,
+                    chunk.doc,
+                    chunk.position,
+                    chunk.text,
+                    json.dumps(chunk.metadata, ensure_ascii=False),
+                    vector.tobytes(),
+                ),
+            )
+            ids.append(int(cursor.lastrowid))
+        return ids
+
+    def put_file(self, tx: sqlite3.Connection, record: FileRecord) -> None:
+        tx.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.doc,
+                record.source,
+                record.origin,
+                record.sha256,
+                record.size,
+                record.mtime,
+                record.pages,
+                record.chunks,
+                record.added_at,
+            ),
+        )
+
+    def delete_file(self, tx: sqlite3.Connection, doc: str) -> None:
+        tx.execute("DELETE FROM files WHERE doc = ?", (doc,))
+
+    def bump_generation(self, tx: sqlite3.Connection) -> tuple[int, int]:
+        old = int(tx.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        tx.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(old + 1),))
+        return old, old + 1
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def files(self) -> list[FileRecord]:
+        rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY doc").fetchall()
+        return [FileRecord(*row) for row in rows]
+
+    def file(self, doc: str) -> FileRecord | None:
+        row = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE doc = ?", (doc,)).fetchone()
+        return FileRecord(*row) if row else None
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def get(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        result: dict[int, StoredChunk] = {}
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for row in self.db.execute(
+                f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part
+            ):
+                result[row[0]] = _chunk(row)
+        return result
+
+    def get_by_uids(self, uids: Sequence[str]) -> list[StoredChunk]:
+        found = []
+        for uid in uids:
+            row = self.db.execute(
+                f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE uid = ?", (uid,)
+            ).fetchone()
+            if row:
+                found.append(_chunk(row))
+        return found
+
+    def iter_chunks(self) -> Iterator[StoredChunk]:
+        for row in self.db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY id").fetchall():
+            yield _chunk(row)
+
+    def neighbours(self, doc: str, position: int, span: int) -> list[StoredChunk]:
+        rows = self.db.execute(
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks "
+            "WHERE doc = ? AND position BETWEEN ? AND ? ORDER BY position",
+            (doc, position - span, position + span),
+        ).fetchall()
+        return [_chunk(row) for row in rows]
+
+    def ids_for_sources(self, sources: Sequence[str]) -> np.ndarray:
+        marks = ",".join("?" * len(sources))
+        rows = self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN files f ON c.doc = f.doc "
+            f"WHERE f.source IN ({marks}) OR f.doc IN ({marks})",
+            [*sources, *sources],
+        ).fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for chunk_id, blob in self.db.execute(
+                f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part
+            ):
+                out[chunk_id] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def close(self) -> None:
+        connection = getattr(self._local, "db", None)
+        if connection is not None:
+            connection.close()
+            self._local.db = None
+
+
+class FTS5Index:
+    """BM25 over jieba/word tokens in an FTS5 table of the record store's own SQLite file, so
+    its rows are written in the same transaction as the chunks."""
+
+    name = "fts5"
+
+    def __init__(self, records: RecordStore) -> None:
+        if not isinstance(records, SQLiteRecordStore):
+            raise KnowledgeBaseError(
+                f"the fts5 lexical index needs the sqlite record store, not {records.name!r}"
+            )
+        self.records = records
+        records.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (tokens)")
+
+    def add(self, tx: sqlite3.Connection, chunks: Iterable[tuple[int, NewChunk]]) -> None:
+        tx.executemany(
+            "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
+            [(row_id, " ".join(tokenize(chunk.lexical_text()))) for row_id, chunk in chunks],
+        )
+
+    def remove(self, tx: sqlite3.Connection, ids: Sequence[int]) -> None:
+        tx.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(int(i),) for i in ids])
+
+    def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
+        tokens = list(dict.fromkeys(tokenize(query)))
+        if not tokens:
+            return []
+        match = " OR ".join('"' + token.replace('"', '""') + '"' for token in tokens)
+        if allowed is not None:
+            marks = ",".join(str(int(i)) for i in allowed) or "NULL"
+            sql = (
+                f"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN ({marks}) "
+                "ORDER BY bm25(chunks_fts) LIMIT ?"
+            )
+        else:
+            sql = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
+        return [row[0] for row in self.records.db.execute(sql, (match, limit))]
+
+    def close(self) -> None:
+        pass  # the record store owns the connection
