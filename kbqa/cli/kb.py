@@ -81,8 +81,8 @@ def show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**info, "file_list": files}, ensure_ascii=False, indent=2))
         return 0
-    files, chunks = counted(info["files"], "file"), counted(info["chunks"], "chunk")
-    print(f"{info['name']}: {files}, {chunks} ({info['path']})")
+    total = f"{counted(info['files'], 'file')}, {counted(info['chunks'], 'chunk')}"
+    print(f"{info['name']}: {total} ({info['path']})")
     for key, value in info["manifest"].items():
         print(f"  {key}: {value}")
     for f in files:
