@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 GROUP = 32
-BLOCK_ROWS = 64  # the CPU packing interleaves rows in blocks of 64 (see _unpack)
+BLOCK_ROWS = 64  # out_features must be a multiple of the packing's row block (64 or 32, _unpack)
 KERNEL_MAX_TOKENS = 16  # at 64 tokens the kernel was already 1.7x slower than a bf16 matmul
 
 
@@ -29,6 +29,8 @@ KERNEL_MAX_TOKENS = 16  # at 64 tokens the kernel was already 1.7x slower than a
 def packed_int4_available() -> bool:
     """True when this torch has the CPU int4 kernel and it computes what kbqa expects."""
     try:
+        if not _packing_rows():
+            return False
         weight = torch.linspace(-1, 1, 64 * 64).reshape(64, 64)
         layer = PackedInt4Linear.from_linear(torch.nn.Linear(64, 64, bias=False), weight)
         probe = torch.linspace(-1, 1, 64).reshape(1, 64).to(torch.bfloat16)
@@ -106,15 +108,28 @@ class PackedInt4Linear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int4 g{GROUP}"
 
 
-def _unpack(packed: Any, rows: int, columns: int) -> Any:
+def _unpack(packed: Any, rows: int, columns: int, block: int | None = None) -> Any:
     """Codes [rows, columns] from torch's CPU int4 packing.
 
-    Within each block of 64 rows the packing stores, for every input column, 32 bytes whose low
-    nibbles are rows 0-31 and high nibbles rows 32-63 (checked by `packed_int4_available`).
+    Within each block of rows the packing stores, for every input column, block/2 bytes whose low
+    nibbles are the block's first half of rows and high nibbles its second half. The block is 64
+    rows where torch packs for AVX512 and 32 where it packs for AVX2 (found by `_packing_rows`).
     """
-    blocks = packed.reshape(rows // BLOCK_ROWS, columns, BLOCK_ROWS // 2)
-    codes = torch.cat([blocks & 0x0F, blocks >> 4], dim=-1)  # [blocks, columns, 64]
+    block = block or _packing_rows()
+    blocks = packed.reshape(rows // block, columns, block // 2)
+    codes = torch.cat([blocks & 0x0F, blocks >> 4], dim=-1)  # [blocks, columns, block]
     return codes.transpose(1, 2).reshape(rows, columns)
+
+
+@functools.cache
+def _packing_rows() -> int:
+    """The row block of this platform's packing: the one that unpacks known codes (0: none)."""
+    codes = torch.randint(0, 16, (BLOCK_ROWS, 64), generator=torch.Generator().manual_seed(0))
+    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.to(torch.int32), 1)
+    for block in (64, 32):
+        if torch.equal(_unpack(packed, BLOCK_ROWS, 64, block).to(codes.dtype), codes):
+            return block
+    return 0
 
 
 def can_pack(linear: Any) -> bool:
