@@ -108,6 +108,8 @@ def test_the_checker_catches_wrong_pages_evidence_answers_and_present_terms(ever
     text = next(q for q in everything if q.doc and not q.page and q.kind == "fact")
     invented = dataclasses.replace(text, evidence=text.evidence + " and something else")
     assert check.check_question(invented) == [f"{text.id}: evidence not in {text.doc}"]
+    common = dataclasses.replace(text, evidence="GNU")
+    assert any("evidence occurs in" in p for p in check.check_question(common))
     wrong = dataclasses.replace(text, answers=("no such answer",))
     assert check.check_question(wrong) == [f"{text.id}: no accepted answer occurs in the evidence"]
     follow = next(q for q in everything if q.kind == "multi-turn")

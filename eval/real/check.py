@@ -8,6 +8,7 @@ Checks:
 - each answerable item's evidence occurs, normalised as kbqa's metrics compare text (NFKC, all
   whitespace removed: `kbqa.eval.metrics.normalize`), in its document's text as
   `kbqa.loaders.load` extracts it, and for a PDF on the stated 1-based physical page;
+- the evidence occurs in one place of the corpus only, so retrieval is scored against one spot;
 - an accepted answer occurs in the evidence (`kbqa.eval.metrics.answer_matches`);
 - multi-turn follow-ups lean on the conversation (a pronoun in the last turn);
 - each unanswerable item names, in `absent`, the term it hinges on, and that term occurs in no
@@ -121,6 +122,8 @@ def check_question(q: Question) -> list[str]:
             problems.append(f"{q.id}: evidence not on page {q.page} of {q.doc}")
     elif needle not in texts[0]:
         problems.append(f"{q.id}: evidence not in {q.doc}")
+    if len(places := evidence_places(q.evidence)) > 1:
+        problems.append(f"{q.id}: evidence occurs in {len(places)} places: {places}")
     if not answer_matches(q, q.evidence):
         problems.append(f"{q.id}: no accepted answer occurs in the evidence")
     return problems
