@@ -9,6 +9,10 @@ concurrency limit.
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -19,6 +23,8 @@ from kbqa.ui.core import Resources, Session
 from kbqa.ui.i18n import LANGUAGES, pick_language, t
 from kbqa.ui.panels import Context, chat, kb, search, upload
 from kbqa.ui.panels import settings as settings_tab
+
+log = logging.getLogger(__name__)
 
 # CJK fonts after the theme's own, so Chinese renders with a real face on every OS.
 FONTS = (
@@ -151,6 +157,31 @@ def _wire_page(
     )
 
 
+def _upload_folder_outside(cwd: Path, home: Path) -> None:
+    """Keep Gradio's upload folder out of the working directory `cwd`.
+
+    Gradio refuses a whole batch of uploads, with no message, when one of them is dot-named
+    (".notes.txt") and its upload folder lies under the working directory (the default
+    /tmp/gradio, for a server started in /tmp). Such files are kbqa's to judge: it saves them
+    under a sanitised name and says so on their row. (Making the folder an allowed path instead
+    would serve uploaded HTML inline.) A folder the user chose (GRADIO_TEMP_DIR) is left alone.
+    """
+    from gradio.utils import get_upload_folder
+
+    cwd = cwd.resolve()
+    if os.environ.get("GRADIO_TEMP_DIR") or not _inside(Path(get_upload_folder()), cwd):
+        return
+    for folder in (home.expanduser() / "cache" / "gradio", Path(tempfile.gettempdir(), "gradio")):
+        if not _inside(folder, cwd):
+            os.environ["GRADIO_TEMP_DIR"] = str(folder.resolve())
+            return
+    log.warning("Gradio's upload folder is inside %s: dot-named uploads will be refused", cwd)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder)
+
+
 def launch(
     settings: Settings,
     *,
@@ -160,6 +191,7 @@ def launch(
     """Start the app on settings.ui.host:port; refuses a public address without a login."""
     ui = settings.ui
     credentials = check_binding(ui.host, ui.auth)
+    _upload_folder_outside(Path.cwd(), settings.home)
     # The configured model loads while the user opens the page and uploads: the first question
     # need not wait for it. Models chosen later in the settings load on demand.
     demo = create_app(settings, lang=lang, preload=True)

@@ -53,8 +53,15 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_server(home: Path, name: str, *extra: str, env: dict[str, str] | None = None) -> Server:
-    """Start `kbqa ui` on a free loopback port and wait until it answers."""
+def start_server(
+    home: Path,
+    name: str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Server:
+    """Start `kbqa ui` on a free loopback port, in `cwd` (default: `home`), and wait until it
+    answers."""
     import httpx
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -75,7 +82,7 @@ def start_server(home: Path, name: str, *extra: str, env: dict[str, str] | None 
         stdout=handle,
         stderr=subprocess.STDOUT,
         env=environ,
-        cwd=home,
+        cwd=cwd or home,
     )
     server = Server(f"http://127.0.0.1:{port}", home, log, process)
     deadline = time.monotonic() + 120
