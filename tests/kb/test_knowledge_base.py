@@ -14,7 +14,7 @@ import pytest
 
 from kbqa.errors import EmbedderMismatch, KnowledgeBaseError, KnowledgeBaseLocked
 from kbqa.knowledge_base import KnowledgeBase
-from kbqa.settings import EmbedderSettings, Settings
+from kbqa.settings import EmbedderSettings, Settings, StoreSettings
 from tests.docgen import write_text_pdf
 from tests.kb.conftest import FAST_EMBEDDER, make_kb
 
@@ -63,7 +63,10 @@ def test_add_then_search_finds_the_right_page_in_both_languages(kbqa_home: Path)
     assert hits[0].path == "notes.md" and hits[0].position >= 0
 
 
-def test_modes_threshold_sources_and_expansion(fast_kb: KnowledgeBase, kbqa_home: Path) -> None:
+def test_modes_threshold_sources_and_expansion(
+    each_dense_kb: KnowledgeBase, kbqa_home: Path
+) -> None:
+    fast_kb = each_dense_kb
     fast_kb.add([_bilingual_docs(kbqa_home / "docs")])
     # BM25 alone finds an exact code; dense alone still returns something ranked.
     bm25 = fast_kb.search("E5521", mode="bm25", k=1)
@@ -79,11 +82,12 @@ def test_modes_threshold_sources_and_expansion(fast_kb: KnowledgeBase, kbqa_home
         fast_kb.search("port", mode="magic")
 
 
-def test_incremental_update_skip_replace_prune(kbqa_home: Path) -> None:
+def test_incremental_update_skip_replace_prune(kbqa_home: Path, dense: str) -> None:
     docs = _bilingual_docs(kbqa_home / "docs")
     settings = Settings(home=kbqa_home).model_copy(
         update={"embedder": EmbedderSettings(name=FAST_EMBEDDER)}
     )
+    KnowledgeBase.create("inc", settings.model_copy(update={"store": StoreSettings(dense=dense)}))
     KnowledgeBase.create("inc", settings).add([docs])
 
     # Unchanged files are skipped without loading the embedder at all.
@@ -192,7 +196,8 @@ def test_names_and_missing_bases(kbqa_home: Path) -> None:
     assert KnowledgeBase.list_names(settings) == []
 
 
-def test_remove_by_name_or_path(fast_kb: KnowledgeBase, kbqa_home: Path) -> None:
+def test_remove_by_name_or_path(each_dense_kb: KnowledgeBase, kbqa_home: Path) -> None:
+    fast_kb = each_dense_kb
     fast_kb.add(_bilingual_docs(kbqa_home / "docs"))
     removed = fast_kb.remove("guide.pdf")
     assert removed > 0
@@ -244,7 +249,10 @@ def test_cli_ingest_search_show_delete(kbqa_home: Path) -> None:
     assert "no knowledge bases" in _kbqa("kb", "list", home=kbqa_home).stdout
 
 
-def test_a_second_writer_is_refused_while_readers_go_on(fast_kb: KnowledgeBase, kbqa_home: Path):
+def test_a_second_writer_is_refused_while_readers_go_on(
+    each_dense_kb: KnowledgeBase, kbqa_home: Path
+):
+    fast_kb = each_dense_kb
     fast_kb.add(_bilingual_docs(kbqa_home / "docs"))
     holder = subprocess.Popen(
         [
@@ -312,7 +320,10 @@ def test_killed_ingest_leaves_the_last_good_state(kbqa_home: Path) -> None:
     assert reopened.store.index().ntotal == reopened.count_chunks()
 
 
-def test_progress_moves_while_one_big_file_is_embedded(fast_kb: KnowledgeBase, tmp_path: Path):
+def test_progress_moves_while_one_big_file_is_embedded(
+    each_dense_kb: KnowledgeBase, tmp_path: Path
+):
+    fast_kb = each_dense_kb
     pages = [f"Page {n}. " + "Gears turn slowly in the old clock tower. " * 30 for n in range(40)]
     pdf = write_text_pdf(tmp_path / "big.pdf", pages)
     calls: list[float] = []

@@ -15,7 +15,7 @@ from langchain_tests.integration_tests import (
 
 from kbqa.knowledge_base import KnowledgeBase
 from kbqa.retrieval.langchain_retriever import KnowledgeBaseRetriever
-from kbqa.settings import Settings
+from kbqa.settings import Settings, StoreSettings
 from kbqa.store.langchain_store import KBQAVectorStore
 
 
@@ -24,6 +24,19 @@ class TestKBQAVectorStore(VectorStoreIntegrationTests):
     def vectorstore(self, tmp_path: Path) -> Iterator[VectorStore]:
         # The suite's deterministic fake embeddings: the store must work with any Embeddings.
         store = KBQAVectorStore.in_folder(tmp_path / "store", self.get_embeddings())
+        yield store
+        store.store.close()
+
+
+class TestKBQAVectorStoreOnNumpyIndex(VectorStoreIntegrationTests):
+    """The same suite on the in-memory dense index registered by tests/kb/conftest.py."""
+
+    @pytest.fixture
+    def vectorstore(self, tmp_path: Path) -> Iterator[VectorStore]:
+        store = KBQAVectorStore.in_folder(
+            tmp_path / "store", self.get_embeddings(), StoreSettings(dense="numpy")
+        )
+        assert store.store.dense.name == "numpy"
         yield store
         store.store.close()
 
