@@ -29,6 +29,9 @@ fi
 pip=(.venv/bin/python -m pip -q --disable-pip-version-check)
 # torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 "${pip[@]}" install torch==2.13.0
+# Editable install (re-run after changing pyproject.toml or setup.py). kbqa's build backend
+# (scripts/kbqa_build.py) adds the repository root to sys.path, so a folder named kbqa beside a
+# user's script cannot shadow the package.
 if [ $with_tests -eq 1 ]; then
     "${pip[@]}" install -e '.[dev]'
 else
