@@ -80,7 +80,10 @@ def _fresh_venv(path: Path) -> Path:
         text=True,
         check=True,
     ).stdout.strip()
+    # This venv's site-packages, and any such folder it reaches the same way (a venv layered on
+    # another); never the checkout, which is on sys.path too.
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    ours |= {p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")}
     (Path(site) / "kbqa-deps.pth").write_text("\n".join(sorted(ours)) + "\n")
     return python
 
