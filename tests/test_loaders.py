@@ -517,3 +517,66 @@ def test_pdf_hyphenated_words_and_wrapped_chinese(tmp_path: Path) -> None:
         "models only.\n"
         "本系统支持中文文档的检索与问答，并且能够正确处理跨行的中文句子，不会在句子中间插入多余的空格。"
     )
+
+
+# --- Linear text clean-up (issue 11: 1 MB of spaces not at a line end took minutes) ------------
+
+# 1 MiB of spaces, tabs, no-break and ideographic spaces, between two words on one line.
+_SPACE_RUN = " \t\u00a0\u3000" * (1 << 18)
+_TIME_LIMIT = 5.0  # seconds; the quadratic clean-up took 8 s for 20 KB of such a run
+# python-docx parses each tab and each stretch between tabs as an element of its own (524,288 here):
+# about 10 s on two busy cores, all of it linear; the quadratic XPath took 3 s for 64 KB.
+_DOCX_TIME_LIMIT = 30.0
+
+
+def _timed_load(path: Path) -> tuple[list, float]:
+    started = time.perf_counter()
+    sections = loaders.load(path)
+    return sections, time.perf_counter() - started
+
+
+def _joined(sections: list) -> str:
+    return "\n".join(section.text for section in sections)
+
+
+def test_txt_with_a_long_space_run_loads_in_linear_time(tmp_path: Path) -> None:
+    path = docgen.write_text_file(tmp_path / "run.txt", f"前 {_SPACE_RUN}后\nend   \n")
+    sections, seconds = _timed_load(path)
+    assert seconds < _TIME_LIMIT
+    # The run is inside the line, so it stays; trailing spaces of the next line go.
+    assert _joined(sections) == f"前 {_SPACE_RUN}后\nend"
+
+
+def test_markdown_heading_with_a_long_space_run_loads_in_linear_time(tmp_path: Path) -> None:
+    text = f"# Title{_SPACE_RUN}x ##\nbody{_SPACE_RUN}text\n## C#\nmore\n"
+    path = docgen.write_text_file(tmp_path / "run.md", text)
+    sections, seconds = _timed_load(path)
+    assert seconds < _TIME_LIMIT
+    assert [s.heading for s in sections] == [f"Title{_SPACE_RUN}x", f"Title{_SPACE_RUN}x > C#"]
+    assert sections[0].text.endswith(f"body{_SPACE_RUN}text")
+
+
+def test_docx_with_a_long_space_run_loads_in_linear_time(tmp_path: Path) -> None:
+    path = docgen.write_docx(tmp_path / "run.docx", [("p", f"前{_SPACE_RUN}后")])
+    sections, seconds = _timed_load(path)
+    assert seconds < _DOCX_TIME_LIMIT
+    assert _joined(sections).startswith("前") and _joined(sections).endswith("后")
+
+
+def test_html_pre_with_a_long_space_run_loads_in_linear_time(tmp_path: Path) -> None:
+    body = f"<p>para{_SPACE_RUN}end</p><pre>code{_SPACE_RUN}tail\nline2</pre>"
+    path = docgen.write_html(tmp_path / "run.html", body)
+    sections, seconds = _timed_load(path)
+    assert seconds < _TIME_LIMIT
+    text = _joined(sections)
+    assert "para end" in text  # collapsed outside <pre>
+    assert f"code{_SPACE_RUN}tail\nline2" in text  # kept inside it
+
+
+def test_pdf_page_text_with_a_long_space_run_normalises_in_linear_time() -> None:
+    # PDFium's page text goes through the same clean-up; a real PDF with such a run would take
+    # a page per few hundred spaces, so the page text is given directly.
+    started = time.perf_counter()
+    text = normalize_pdf_text(f"前{_SPACE_RUN}后\r\nsecond line{_SPACE_RUN}\r\n")
+    assert time.perf_counter() - started < _TIME_LIMIT
+    assert text.startswith("前") and "后" in text and text.endswith("second line")

@@ -15,6 +15,12 @@ from kbqa.types import Section
 # English built-in names and the Chinese names some templates use ("标题 1").
 _HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.I)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# What a run's text is made of (python-docx's Run.text), read child by child: python-docx selects
+# them with one XPath union, which lxml merges in quadratic time (a paragraph of 1 MB of tabs and
+# spaces, each tab its own element, took minutes).
+_RUN_CONTENT = frozenset(
+    f"{_W}{name}" for name in ("br", "cr", "noBreakHyphen", "ptab", "t", "tab")
+)
 
 
 def load_docx(path: Path) -> list[Section]:
@@ -54,7 +60,7 @@ def load_docx(path: Path) -> list[Section]:
         if hasattr(block, "rows"):  # a Table
             lines.extend(_table_lines(block))
             continue
-        text = block.text.strip()
+        text = _paragraph_text(block).strip()
         if not text:
             continue
         level = _heading_level(block)
@@ -70,6 +76,21 @@ def load_docx(path: Path) -> list[Section]:
     if not sections:
         raise LoaderError("no text found")
     return sections
+
+
+def _run_text(run: Any) -> str:
+    return "".join(str(child) for child in run if child.tag in _RUN_CONTENT)
+
+
+def _paragraph_text(paragraph: Any) -> str:
+    """python-docx's Paragraph.text (runs, and runs inside hyperlinks), in linear time."""
+    parts: list[str] = []
+    for child in paragraph._p:
+        if child.tag == f"{_W}r":
+            parts.append(_run_text(child))
+        elif child.tag == f"{_W}hyperlink":
+            parts.extend(_run_text(run) for run in child if run.tag == f"{_W}r")
+    return "".join(parts)
 
 
 def _heading_level(paragraph: Any) -> int | None:
@@ -116,7 +137,8 @@ def _table_lines(table: Any) -> list[str]:
             if id(cell._tc) in seen:  # a merged cell repeats across the columns it spans
                 continue
             seen.add(id(cell._tc))
-            cells.append(" ".join(p.text.strip() for p in cell.paragraphs if p.text.strip()))
+            texts = (_paragraph_text(p).strip() for p in cell.paragraphs)
+            cells.append(" ".join(text for text in texts if text))
             nested.extend(cell.tables)
         if any(cells):
             out.append(" | ".join(cells))

@@ -28,9 +28,31 @@ def load_txt(path: Path) -> list[Section]:
     return [Section(text=text)]
 
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# The opening of an ATX heading; its title is cut out by _atx_title (string methods, linear: a
+# single regex with a lazy title and an optional closing "###" is quadratic on long space runs).
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def _atx_heading(line: str) -> tuple[int, str] | None:
+    """(level, title) of an ATX heading line ("## Title ##"), or None; the title may be blank.
+
+    The title is the text after the opening #s and spaces, without trailing spaces and without a
+    closing run of #s that follows a space or tab ("C#" keeps its #).
+    """
+    opening = _ATX_OPEN.match(line)
+    if opening is None:
+        return None
+    level = len(opening.group(1))
+    rest = line[opening.end() :]
+    if not rest:
+        return None
+    title = rest.lstrip(" \t").rstrip(" \t")
+    unclosed = title.rstrip("#")
+    if unclosed != title and unclosed[-1:] in (" ", "\t"):
+        title = unclosed.rstrip(" \t")
+    return level, title
 
 
 def load_md(path: Path) -> list[Section]:
@@ -95,9 +117,9 @@ def split_markdown(text: str) -> list[Section]:
             body.append(line)
             has_content = True
             continue
-        atx = _ATX.match(line)
-        if atx and (atx.group(2) or "").strip():
-            start(len(atx.group(1)), atx.group(2).strip())
+        atx = _atx_heading(line)
+        if atx and atx[1].strip():
+            start(atx[0], atx[1].strip())
             continue
         setext = _SETEXT.match(line)
         # A setext underline turns the single paragraph line above it into a heading.
