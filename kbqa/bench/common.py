@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kbqa.text.cjk import has_han
+
 if TYPE_CHECKING:
     from kbqa.knowledge_base import KnowledgeBase
     from kbqa.types import Chunk
@@ -61,7 +63,7 @@ def sentence_pool() -> tuple[list[str], list[str]]:
             sentence = " ".join(sentence.split())
             if len(sentence) < 12:
                 continue
-            if re.search(r"[\u4e00-\u9fff]", sentence):
+            if has_han(sentence):
                 zh.append(sentence)
             else:
                 en.append(sentence)

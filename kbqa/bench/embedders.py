@@ -40,12 +40,12 @@ from typing import Any
 import numpy as np
 
 from kbqa.bench.common import REPO, machine
+from kbqa.text.cjk import HAN_RE
 
 MODEL = "all-MiniLM-L6-v2"
 #: what ingestion packs into a MiniLM chunk: min(254, 256) - 24 heading tokens (kbqa/ingest.py)
 CHUNK_TOKENS = 232
 SWEEPABLE = ("fused", "int8", "int8-pc", "int8-pc-ffn32", "int8-block")
-CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 # --------------------------------------------------------------------------- texts
@@ -76,7 +76,7 @@ def speed_sample(count_tokens: Callable[[list[str]], list[int]], n: int, seed: i
             size += lengths[index]
         if parts:
             # join like the splitter does: no space between Chinese sentences
-            chunks.append("".join(p if CJK.search(p[-1:]) else p + " " for p in parts).strip())
+            chunks.append("".join(p if HAN_RE.search(p[-1:]) else p + " " for p in parts).strip())
     return chunks
 
 
@@ -338,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
     texts = speed_sample(count_tokens, args.chunks, seed=args.seed)
     lengths = count_tokens(texts)
     tokens = sum(lengths)
-    zh = np.array([len(CJK.findall(t)) > len(t) / 4 for t in texts])
+    zh = np.array([len(HAN_RE.findall(t)) > len(t) / 4 for t in texts])
     corpus = real_chunks(count_tokens)
     questions = dev_questions()
     print(
