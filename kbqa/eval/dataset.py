@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kbqa.errors import KBQAError
-from kbqa.text.language import detect_language
+from kbqa.text.language import LANGUAGES, detect_language
 from kbqa.types import Hit
 
 Kind = Literal["fact", "multi-turn", "unanswerable"]
 KINDS: tuple[str, ...] = ("fact", "multi-turn", "unanswerable")
-LANGS: tuple[str, ...] = ("zh", "en")
+LANGS: tuple[str, ...] = LANGUAGES
 
 
 class DatasetError(KBQAError):
