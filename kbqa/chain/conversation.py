@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kbqa.chain.budget import Budget, build_prompt, is_small_model
 from kbqa.chain.citations import attribute, cited_numbers, iter_with_markers, make_citations
@@ -44,77 +46,32 @@ if TYPE_CHECKING:
 # Small models ramble past the answer; their replies are capped (the settings' value still applies
 # when lower). 160 tokens is about 3 English sentences or 80-100 Chinese characters.
 SMALL_MODEL_MAX_NEW_TOKENS = 160
+# The stream's last token: a printed reply ends its line (Answer.text has no trailing newline).
+END_OF_REPLY = "\n"
 
-_llm_cache: dict[str, ChatBackend] = {}
-_llm_pending: dict[str, _Preload] = {}
-_llm_lock = threading.Lock()
-
-
-def _key(settings: Settings) -> str:
-    return settings.llm.model_dump_json()
+_locks_guard = threading.Lock()
+_backend_locks: dict[int, threading.Lock] = {}
 
 
-def shared_llm(settings: Settings) -> ChatBackend:
-    """One loaded model per LLM configuration per process (loading takes seconds)."""
-    key = _key(settings)
-    with _llm_lock:
-        pending = _llm_pending.get(key)
-    if pending is not None:
-        return pending.get()
-    with _llm_lock:
-        if key not in _llm_cache:
-            from kbqa.llm.registry import load_llm
-
-            _llm_cache[key] = load_llm(settings.llm)
-        return _llm_cache[key]
+def backend_lock(backend: ChatBackend) -> threading.Lock:
+    """The one lock of `backend` in this process: whoever generates with it holds it, so two
+    requests never run one backend at once (backends keep state across a generation)."""
+    with _locks_guard:
+        lock = _backend_locks.get(id(backend))
+        if lock is None:
+            lock = _backend_locks[id(backend)] = threading.Lock()
+            # Forget the lock with its backend (an id can be reused by a later object).
+            weakref.finalize(backend, _backend_locks.pop, id(backend), None)
+        return lock
 
 
-def preload_llm(settings: Settings) -> None:
-    """Start loading the model in a background thread, so the caller can open the knowledge
-    base and retrieve meanwhile (on 2 cores this hides most of the load time)."""
-    key = _key(settings)
-    with _llm_lock:
-        if key not in _llm_cache and key not in _llm_pending:
-            _llm_pending[key] = _Preload(settings)
+class ModelSource(Protocol):
+    """Where a conversation gets its model: `kbqa.service.ModelCache` is the one in kbqa."""
 
-
-def loading_in_background() -> bool:
-    """Whether a model is still loading in a preload thread (a refusal does not wait for it)."""
-    with _llm_lock:
-        return any(pending.alive for pending in _llm_pending.values())
-
-
-class _Preload:
-    def __init__(self, settings: Settings):
-        self._settings = settings
-        self._result: ChatBackend | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="kbqa-llm-preload", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            from kbqa.llm.registry import load_llm
-
-            self._result = load_llm(self._settings.llm)
-        except BaseException as error:  # re-raised in the caller's thread by get()
-            self._error = error
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def get(self) -> ChatBackend:
-        self._thread.join()
-        key = _key(self._settings)
-        with _llm_lock:
-            _llm_pending.pop(key, None)
-            if self._result is not None:
-                _llm_cache.setdefault(key, self._result)
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
+    def use(self, settings: Settings) -> AbstractContextManager[ChatBackend]:
+        """The backend for `settings.llm` (its converted files under `settings.home`), held
+        for this caller alone until the block ends."""
+        ...
 
 
 class Conversation:
@@ -126,25 +83,71 @@ class Conversation:
         llm: ChatBackend | None = None,
         settings: Settings | None = None,
         *,
+        models: ModelSource | None = None,
         qa_template: str | Path | None = None,
-        preload: bool = True,
+        preload: bool = False,
     ) -> None:
+        """`settings` (default: the knowledge base's) decide every turn: k, retrieval mode and
+        threshold, refusal cut-off, prompts and the model. Assign `conversation.settings` to
+        change them between turns; the history stays.
+
+        The model is `llm` when given; else `models.use(settings)` at each turn (a shared
+        cache, as the service passes); else this conversation loads its own on first need and
+        `close()` frees it. `preload` is ignored: background loading is the service's
+        (`kbqa.service.ModelCache.preload`)."""
         self.kb = kb
+        self._qa_template = qa_template
         self.settings = settings or kb.settings
-        self.prompts = PromptSet(self.settings.chain.prompt_dir, qa_template)
         self._llm = llm
-        if llm is None and preload:
-            preload_llm(self.settings)
+        self._models = models
+        self._own: ChatBackend | None = None
+        self._own_key: Any = None
         self.turns: list[Turn] = []
         self.answers: list[Answer] = []
 
     # -- state ------------------------------------------------------------------------------------
 
     @property
-    def llm(self) -> ChatBackend:
-        if self._llm is None:
-            self._llm = shared_llm(self.settings)
-        return self._llm
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self._settings = settings
+        self.prompts = PromptSet(settings.chain.prompt_dir, self._qa_template)
+
+    @contextmanager
+    def _using(self) -> Iterator[ChatBackend]:
+        """This turn's model, locked for this conversation until the block ends."""
+        if self._llm is None and self._models is not None:
+            with self._models.use(self.settings) as backend:
+                yield backend
+            return
+        backend = self._llm or self._own_backend()
+        with backend_lock(backend):
+            yield backend
+
+    def _own_backend(self) -> ChatBackend:
+        settings = self.settings
+        # Generation settings (max_new_tokens, temperature, top_p) do not change the weights.
+        key = (
+            settings.home,
+            settings.llm.model_dump(exclude={"max_new_tokens", "temperature", "top_p"}),
+        )
+        if self._own is None or self._own_key != key:
+            from kbqa.llm.registry import load_llm
+
+            self.close()
+            self._own = load_llm(settings.llm, data_dir=settings.home)
+            self._own_key = key
+        return self._own
+
+    def close(self) -> None:
+        """Free the model this conversation loaded itself (a given or shared one stays)."""
+        own, self._own, self._own_key = self._own, None, None
+        close = getattr(own, "close", None)
+        if callable(close):
+            close()
 
     @property
     def history(self) -> list[Message]:
@@ -195,7 +198,22 @@ class Conversation:
         return answer
 
     def stream(self, question: str) -> Iterator[AnswerEvent]:
-        """`retrieved` (with the hits), `token`s of the reply, then `done` with the `Answer`."""
+        """`retrieved` (with the hits), `token`s of the reply, then `done` with the `Answer`.
+
+        The last token is END_OF_REPLY ("\\n"), so printing the tokens as they come
+        (`print(event.text, end="")`) ends the line; `Answer.text` has no trailing newline.
+        The model is held (see `_using`) from its first use to the end of the stream."""
+        with ExitStack() as stack:
+            held: list[ChatBackend] = []
+
+            def model() -> ChatBackend:
+                if not held:
+                    held.append(stack.enter_context(self._using()))
+                return held[0]
+
+            yield from self._stream(question, model)
+
+    def _stream(self, question: str, model: Callable[[], ChatBackend]) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
         question = question.strip()
         settings = self.settings
@@ -205,7 +223,7 @@ class Conversation:
         capable = False
         if mode in {"auto", "llm"} and self.turns:
             # Only wait for the model when it will be asked to rewrite.
-            llm_for_rewrite = self.llm
+            llm_for_rewrite = model()
             capable = not is_small_model(llm_for_rewrite)
         rewritten = rewrite(
             question,
@@ -217,7 +235,16 @@ class Conversation:
             llm_capable=capable,
         )
         boost = self.turns[-1].sources if rewritten.follow_up and self.turns else ()
-        hits = retrieve(self.kb, rewritten.query, settings.retrieval.k, boost=boost)
+        retrieval = settings.retrieval
+        hits = retrieve(
+            self.kb,
+            rewritten.query,
+            retrieval.k,
+            boost=boost,
+            mode=retrieval.mode,
+            threshold=retrieval.threshold,
+            expand=retrieval.expand,
+        )
         timings = {"retrieve": time.perf_counter() - started}
         answer = Answer(
             question=question,
@@ -237,13 +264,14 @@ class Conversation:
             answer.refused = True
             answer.text = self.prompts.refusal(language).strip()
             yield AnswerEvent("token", text=answer.text)
+            yield AnswerEvent("token", text=END_OF_REPLY)
             timings["first_token"] = timings["total"] = time.perf_counter() - started
             answer.timings = timings
             self._remember(answer)
             yield AnswerEvent("done", answer=answer)
             return
 
-        llm = self.llm
+        llm = model()
         small = is_small_model(llm)
         max_new = settings.llm.max_new_tokens
         if small:
@@ -319,6 +347,7 @@ class Conversation:
                 tail = f" [{number}]"
         if tail:
             yield AnswerEvent("token", text=tail)
+        yield AnswerEvent("token", text=END_OF_REPLY)
         answer.model_text = model_text
         answer.text = (model_text + tail).strip()
         answer.cited = cited_numbers(answer.text, count)
@@ -350,13 +379,17 @@ def ask(
     *,
     llm: ChatBackend | None = None,
     settings: Settings | None = None,
+    models: ModelSource | None = None,
     qa_template: str | Path | None = None,
 ) -> Answer:
     """One answer with earlier turns given as chat messages or (question, answer) pairs."""
-    conversation = Conversation(kb, llm, settings, qa_template=qa_template, preload=False)
+    conversation = Conversation(kb, llm, settings, models=models, qa_template=qa_template)
     for question_before, answer_before in _pairs(history or []):
         conversation.add_turn(question_before, answer_before)
-    return conversation.ask(question)
+    try:
+        return conversation.ask(question)
+    finally:
+        conversation.close()
 
 
 def _pairs(history: Sequence[Any]) -> list[tuple[str, str]]:

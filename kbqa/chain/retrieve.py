@@ -52,11 +52,15 @@ def retrieve(
     *,
     boost: Iterable[tuple[str, int | None]] = (),
     mode: str | None = None,
+    threshold: float | None = None,
+    expand: int | None = None,
 ) -> list[Hit]:
-    """The chunks for this turn, best first."""
+    """The chunks for this turn, best first, searched with the caller's settings (None: the
+    knowledge base's own)."""
     boost = tuple(boost)
+    options = {"mode": mode, "threshold": threshold, "expand": expand}
     if not boost:
-        return kb.search(query, k=k, mode=mode)
+        return kb.search(query, k=k, **options)
     # A deeper pool, so the boost can lift a chunk ranked just below the cut.
-    hits = kb.search(query, k=max(k, 10), mode=mode)
+    hits = kb.search(query, k=max(k, 10), **options)
     return fuse([(hits, 1.0)], k, boost)

@@ -84,18 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The `kbqa` command: `main`, then the process exits.
 
-    When a reply needed no model (a refusal), the model may still be loading in a background
-    thread; interpreter shutdown under such a thread aborted the process ("terminate called
-    without an active exception", exit status 134). The output is complete by then, so the
-    process leaves at once instead.
-    """
-    code = main()
-    conversation = sys.modules.get("kbqa.chain.conversation")
-    if conversation is not None and conversation.loading_in_background():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    A model still loading in the background (a refusal needs none) is waited for: the service
+    closes at the end of each command, and its loading thread is no daemon, so the interpreter
+    never shuts down under it."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -72,15 +74,16 @@ def _settings(args: argparse.Namespace):
     )
 
 
-def _open(args: argparse.Namespace) -> Conversation:
-    from kbqa.chain.conversation import Conversation, preload_llm
-    from kbqa.sample import ensure_sample_kb
+@contextmanager
+def _open(args: argparse.Namespace) -> Iterator[Conversation]:
+    from kbqa.service import Service
 
     settings = _settings(args)
-    # The model loads in the background while the knowledge base opens and retrieves.
-    preload_llm(settings)
-    kb = ensure_sample_kb(settings, settings.kb)
-    return Conversation(kb, settings=kb.settings)
+    with Service(settings) as service:
+        # The model loads in the background while the knowledge base opens and retrieves.
+        service.preload(settings)
+        service.kbs.open(settings.kb, quiet=False)
+        yield service.conversation(settings.kb, settings)
 
 
 def _sources_block(answer: Answer) -> str:
@@ -110,8 +113,7 @@ def _print_stream(conversation: Conversation, question: str, show_context: bool 
             out.flush()
         elif event.kind == "done":
             answer = event.answer
-    assert answer is not None
-    out.write("\n")
+    assert answer is not None  # the stream's last token ended the line
     block = _sources_block(answer)
     if block:
         out.write("\n" + block + "\n")
@@ -120,12 +122,12 @@ def _print_stream(conversation: Conversation, question: str, show_context: bool 
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    conversation = _open(args)
-    if args.json:
-        answer = conversation.ask(args.question)
-        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
-        return 0
-    _print_stream(conversation, args.question, show_context=args.show_context)
+    with _open(args) as conversation:
+        if args.json:
+            answer = conversation.ask(args.question)
+            print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+            return 0
+        _print_stream(conversation, args.question, show_context=args.show_context)
     return 0
 
 
@@ -133,7 +135,11 @@ CHAT_HELP = "Type a question; /reset forgets the conversation, /sources shows th
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    conversation = _open(args)
+    with _open(args) as conversation:
+        return _chat_loop(conversation)
+
+
+def _chat_loop(conversation: Conversation) -> int:
     print(f"kbqa chat: knowledge base {conversation.kb.name!r}. {CHAT_HELP}", flush=True)
     last: Answer | None = None
     while True:

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kbqa.eval.dataset import Question
+    from kbqa.service import Service
+    from kbqa.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,10 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from kbqa.cli import load_settings
     from kbqa.errors import KBQAError
-    from kbqa.eval.dataset import prediction_line, read_questions
-    from kbqa.eval.metrics import answer_matches, compute_metrics, format_table
-    from kbqa.eval.runner import Progress, run_answers, run_retrieval
-    from kbqa.sample import ensure_sample_kb
+    from kbqa.eval.dataset import read_questions
+    from kbqa.service import Service
 
     if args.k is not None and args.k < 1:
         raise KBQAError("-k must be at least 1")
@@ -63,7 +67,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.retrieval_only:
         overrides["retrieval.k"] = args.k
     settings = load_settings(args, **overrides)
-    kb = ensure_sample_kb(settings, settings.kb)
+    with Service(settings) as service:
+        return _run(args, questions, settings, service)
+
+
+def _run(
+    args: argparse.Namespace, questions: list[Question], settings: Settings, service: Service
+) -> int:
+    from kbqa.eval.dataset import prediction_line
+    from kbqa.eval.metrics import answer_matches, compute_metrics, format_table
+    from kbqa.eval.runner import Progress, run_answers, run_retrieval
+
+    kb = service.kbs.open(settings.kb, quiet=False)
 
     model_only: dict[str, list[bool]] = {}
     notes = 0
@@ -98,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
             on_item=show,
         )
     else:
-        predictions = run_answers(kb, questions, settings=kb.settings, on_item=show)
+        predictions = run_answers(
+            kb, questions, settings=settings, models=service.models, on_item=show
+        )
 
     written = []
     with open(args.out, "w", encoding="utf-8") as handle:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         kb=args.kb,
         **{"ui.host": args.host, "ui.port": args.port, "ui.auth": args.auth},
     )
-    from kbqa.ui.access import check_binding
+    from kbqa.service.access import check_binding
 
     # Before importing Gradio (seconds): a refusal or a malformed --auth answers at once.
     check_binding(settings.ui.host, settings.ui.auth)

@@ -17,6 +17,7 @@ from kbqa.eval.dataset import Prediction, Question
 from kbqa.text.language import detect_language
 
 if TYPE_CHECKING:
+    from kbqa.chain.conversation import ModelSource
     from kbqa.chain.types import Answer
     from kbqa.knowledge_base import KnowledgeBase
     from kbqa.llm.base import ChatBackend
@@ -90,16 +91,38 @@ def run_answers(
     *,
     settings: Settings | None = None,
     llm: ChatBackend | None = None,
+    models: ModelSource | None = None,
     on_item: Callable[[Progress], None] | None = None,
 ) -> Iterator[Prediction]:
-    """Full answers: each item is a fresh conversation; every turn is asked, the last is scored."""
-    from kbqa.chain.conversation import Conversation, shared_llm
-
+    """Full answers: each item is a fresh conversation; every turn is asked, the last is scored.
+    The model is `llm`, else `models`' (the service's cache), else loaded once for the run."""
     settings = settings or kb.settings
-    llm = llm or shared_llm(settings)
+    own = None
+    if llm is None and models is None:
+        from kbqa.llm.registry import load_llm
+
+        llm = own = load_llm(settings.llm, data_dir=settings.home)
+    try:
+        yield from _answers(kb, questions, settings, llm, models, on_item)
+    finally:
+        close = getattr(own, "close", None)
+        if callable(close):
+            close()
+
+
+def _answers(
+    kb: KnowledgeBase,
+    questions: Sequence[Question],
+    settings: Settings,
+    llm: ChatBackend | None,
+    models: ModelSource | None,
+    on_item: Callable[[Progress], None] | None,
+) -> Iterator[Prediction]:
+    from kbqa.chain.conversation import Conversation
+
     for index, question in enumerate(questions, start=1):
         started = time.perf_counter()
-        conversation = Conversation(kb, llm, settings)
+        conversation = Conversation(kb, llm, settings, models=models)
         answer = None
         for text in question.conversation:
             answer = conversation.ask(text)
