@@ -46,9 +46,9 @@ def sample_kb(chain_settings):
 @pytest.fixture(scope="session")
 def llm(chain_settings):
     """The embedded default model (SmolLM2-135M-Instruct), loaded once."""
-    from kbqa.chain.conversation import shared_llm
+    from kbqa.llm.registry import load_llm
 
-    return shared_llm(chain_settings)
+    return load_llm(chain_settings.llm, data_dir=chain_settings.home)
 
 
 @pytest.fixture(scope="session")
