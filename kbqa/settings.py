@@ -66,6 +66,9 @@ class LLMSettings(_Section):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     context_length: int | None = Field(None, ge=128)
     threads: int | None = None
+    # Run Python code shipped with a checkpoint (ChatGLM's modelling code): the operator's choice
+    # only, never implied by a model's name or folder; off, such a folder is refused.
+    trust_remote_code: bool = False
     # For the openai backend.
     base_url: str | None = None
     api_key: str | None = None

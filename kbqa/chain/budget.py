@@ -3,13 +3,13 @@
 Two limits apply. The hard one is the model's window: prompt + answer must fit, measured with the
 model's own `count_message_tokens`. The soft one is a budget for the context block sized to the
 model: a 135M model on a CPU answers better and sooner from a few hundred tokens of focused text
-than from thousands, while a 6B model can use whole chunks. History is trimmed oldest turn first,
+than from thousands, while a 6B model can use whole chunks (which one a backend is, it declares:
+`ChatBackend.trusts_free_generation`). History is trimmed oldest turn first,
 then chunks from the least relevant, then the last chunk's text.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from kbqa.chain.context import FOCUS_RATIO, ContextItem, focus, format_context, sentence_scores
@@ -17,26 +17,12 @@ from kbqa.chain.prompts import Template
 from kbqa.llm.base import ChatBackend, Message
 from kbqa.types import Hit
 
-_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([mMbB])(?![a-zA-Z])")
-
-
-def model_parameters(llm: ChatBackend) -> float | None:
-    """The model's parameter count: from the backend if it says, else from its name ("135M")."""
-    for attribute in ("num_parameters", "parameters", "n_params"):
-        value = getattr(llm, attribute, None)
-        if isinstance(value, int | float) and value > 0:
-            return float(value)
-    match = _SIZE.search(str(getattr(llm, "model_name", "")))
-    if not match:
-        return None
-    scale = 1e6 if match.group(2).lower() == "m" else 1e9
-    return float(match.group(1)) * scale
-
 
 def is_small_model(llm: ChatBackend) -> bool:
-    """Under 1B parameters: needs a short, focused context and cannot rewrite follow-ups well."""
-    parameters = model_parameters(llm)
-    return parameters is not None and parameters < 1e9
+    """Whether the chain keeps this model on a short leash (a short, focused context, a token cap,
+    a paragraph stop, the reply checks, no model-written rewrites): the backend's declared
+    `trusts_free_generation`, which comes from the parameter count of its weights, never its name."""
+    return not llm.trusts_free_generation
 
 
 @dataclass(frozen=True)

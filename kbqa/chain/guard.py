@@ -1,4 +1,5 @@
-"""Checks on the model's reply, for models small enough to invent things.
+"""Checks on the model's reply, for models small enough to invent things: those whose backend
+does not trust their free generation (`ChatBackend.trusts_free_generation`, from their weights).
 
 - Repetition: small models loop ("共有 28 层。共有 28 层。..."); generation stops at the first
   sentence that repeats an earlier one, and also after the first sentence that fails the checks

@@ -9,7 +9,9 @@ ways out, chosen by `settings.chain.rewrite`:
 - "history": no model call. The pronoun is replaced by the subject named in the previous turn
   ("它的默认值" → "ChatGLM-6B的默认值") and the previous standalone query's key terms are added, so
   retrieval sees the subject; the previous answer's sources are also boosted when results merge.
-- "auto" (default): "llm" for models of 1B parameters or more, "history" below.
+- "auto" (default): "llm" for models whose backend trusts their free generation
+  (`ChatBackend.trusts_free_generation`: 1B parameters or more by their weights, or a served model),
+  "history" for the others.
 
 Every turn gets a standalone query (the previous one is the context for the next), so a chain of
 follow-ups keeps its subject.
@@ -219,11 +221,15 @@ def rewrite(
     mode: str,
     llm: ChatBackend | None,
     template: Template | None,
-    llm_capable: bool,
+    llm_capable: bool | None = None,
 ) -> Rewrite:
-    """The standalone query for `question` given the finished turns before it."""
+    """The standalone query for `question` given the finished turns before it.
+
+    `llm_capable` None: what `llm` declares (`trusts_free_generation`)."""
     if mode == "off" or not history:
         return Rewrite(query=question, question=question, method="none", follow_up=False)
+    if llm_capable is None:
+        llm_capable = llm is not None and llm.trusts_free_generation
     use_llm = mode == "llm" or (mode == "auto" and llm_capable)
     # "auto" asks the model only about questions that look like follow-ups (one call saved per
     # standalone question); "llm" asks it about every question after the first.

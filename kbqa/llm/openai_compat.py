@@ -67,6 +67,16 @@ class OpenAIBackend(ChatBackend):
         self.model_id = self._pick_model(model)
         self.context_length = context_length or self._served_context() or DEFAULT_CONTEXT
 
+    @property
+    def chat_format(self) -> str:
+        return "server"  # the server applies its model's own chat template
+
+    @property
+    def trusts_free_generation(self) -> bool:
+        # Its size is the server's business (parameters stays None); an operator who points
+        # kbqa at a served model chose a capable one, and the chain lets it write freely.
+        return True
+
     # -- server discovery ------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx

@@ -3,7 +3,10 @@
 Backends are registered by name (chatglm, llama, bloom, glm, gguf, openai, llamacpp). When
 `settings.backend` is None the backend is inferred: a `base_url` means openai; a catalogue name
 (`kbqa models`) says its own; a .gguf file is gguf; a folder's config.json tells its model_type (or
-auto_map, for ChatGLM's remote code); a hub name is matched on its family's name.
+auto_map, for ChatGLM's remote code); a hub name is matched on its family's name. Choosing the
+chatglm backend never trusts its code: that is `llm.trust_remote_code`, the operator's setting.
+
+A backend is a loader in `BACKENDS` returning a `ChatBackend` that declares the contract in base.py.
 
 Loaded models are cached per settings (the UI loads on demand and switches models), keeping the
 two most recently used. Importing this module is cheap: backends import torch when they load.
@@ -20,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import ModelError
-from kbqa.llm.base import ChatBackend, GenerationConfig
+from kbqa.llm.base import ChatBackend
 from kbqa.llm.catalog import CATALOG, ModelSpec, get_spec
-from kbqa.settings import LLMSettings
+from kbqa.settings import LLMSettings, Settings, default_home
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ Loader = Callable[[LLMSettings, ModelSpec | None, dict[str, Any]], ChatBackend]
 
 def _load_hf(backend: str) -> Loader:
     def load(settings: LLMSettings, spec: ModelSpec | None, options: dict[str, Any]) -> ChatBackend:
-        from kbqa.llm.hf import load_transformers
+        from kbqa.llm.checkpoint import load_transformers
 
         return load_transformers(
             settings.model,
@@ -58,6 +61,7 @@ def _load_chatglm(
         context_length=settings.context_length,
         threads=settings.threads,
         dtype=options.get("dtype"),
+        trust_remote_code=settings.trust_remote_code,
     )
 
 
@@ -86,6 +90,7 @@ def _load_gguf(
         dtype=options.get("dtype"),
         runtime=options.get("runtime"),
         requantize=options.get("requantize", True),
+        data_dir=options.get("data_dir"),
     )
 
 
@@ -143,11 +148,6 @@ _MODEL_TYPES = {
     "glm4": "glm",
     "chatglm": "chatglm",
 }
-
-
-def register_backend(name: str, loader: Loader) -> None:
-    """Add (or replace) a backend: `loader(settings, spec, options) -> ChatBackend`."""
-    BACKENDS[name] = loader
 
 
 def infer_backend(settings: LLMSettings) -> str:
@@ -227,28 +227,61 @@ def _cache_key(settings: LLMSettings, options: dict[str, Any]) -> tuple[Any, ...
         settings.quantize,
         settings.context_length,
         settings.threads,
+        settings.trust_remote_code,
         settings.base_url,
         settings.api_key,
         tuple(sorted(options.items())),
     )
 
 
-def load_llm(settings: LLMSettings | None = None, **options: Any) -> ChatBackend:
+def _request(
+    settings: Settings | LLMSettings | None, data_dir: Path | None, options: dict[str, Any]
+) -> tuple[LLMSettings, dict[str, Any]]:
+    """The LLM settings and the loader options, the data directory among them."""
+    if isinstance(settings, Settings):
+        data_dir = data_dir or settings.home
+        settings = settings.llm
+    settings = settings or LLMSettings()
+    home = Path(data_dir or default_home()).expanduser().resolve()
+    return settings, {**options, "data_dir": home}
+
+
+def _open(settings: LLMSettings, options: dict[str, Any]) -> ChatBackend:
+    return BACKENDS[infer_backend(settings)](settings, get_spec(settings.model), options)
+
+
+def open_backend(
+    settings: Settings | LLMSettings | None = None,
+    *,
+    data_dir: Path | None = None,
+    **options: Any,
+) -> ChatBackend:
+    """A newly loaded backend, not cached: for a caller that keeps its own (the service layer).
+    Arguments as for `load_llm`."""
+    return _open(*_request(settings, data_dir, options))
+
+
+def load_llm(
+    settings: Settings | LLMSettings | None = None,
+    *,
+    data_dir: Path | None = None,
+    **options: Any,
+) -> ChatBackend:
     """Load (or reuse) the chat model `settings` describe. Raises ModelError with a clear message.
 
+    Given the whole `Settings`, converted models are cached under its `home` (so `--home` moves
+    them); given only `LLMSettings`, under `data_dir`, else the default home (KBQA_HOME).
     `options` are for benchmarks and tests: `dtype` ("fp32", "bf16", "auto"), `runtime`
     ("transformers" or "llamacpp", for GGUF files) and `requantize` (False: run the embedded
     GGUF dequantised instead of its default NF4).
     """
-    settings = settings or LLMSettings()
+    settings, options = _request(settings, data_dir, options)
     key = _cache_key(settings, options)
     with _lock:  # one load at a time: two UI requests must not load the same model twice
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        backend_name = key[1]
-        spec = get_spec(settings.model)
-        backend = BACKENDS[backend_name](settings, spec, options)
+        backend = _open(settings, options)
         _cache[key] = backend
         while len(_cache) > MAX_LOADED:
             _, evicted = _cache.popitem(last=False)
@@ -276,13 +309,3 @@ def clear_cache() -> None:
 def loaded_models() -> list[ChatBackend]:
     with _lock:
         return list(_cache.values())
-
-
-def generation_config(settings: LLMSettings, stop: tuple[str, ...] = ()) -> GenerationConfig:
-    """The GenerationConfig matching `settings` (max_new_tokens, temperature, top_p)."""
-    return GenerationConfig(
-        max_new_tokens=settings.max_new_tokens,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        stop=tuple(stop),
-    )

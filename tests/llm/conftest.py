@@ -44,7 +44,7 @@ def smollm2_folder(smollm2: ChatBackend, llm_home: Path) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KBQA_HOME", str(llm_home))
         # Already made by the default load unless llama-cpp-python ran it instead.
-        return converted_folder(read_gguf_info(resolve_gguf(SMOLLM2_GGUF)))
+        return converted_folder(read_gguf_info(resolve_gguf(SMOLLM2_GGUF)), llm_home)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,22 @@ def test_second_load_reuses_the_converted_folders(smollm2: ChatBackend, llm_home
         elapsed = time.perf_counter() - start
     assert again is not smollm2 and again.info is not None and again.info.quantize == "int4"
     assert elapsed < 30  # no GGUF conversion, no quantisation: a plain folder load
+
+
+def test_converted_models_live_under_the_settings_home(
+    smollm2_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--home` moves the model cache too: the loader reads the home of the settings it is given,
+    not KBQA_HOME (pointed here at an empty folder that must stay empty)."""
+    from kbqa.llm.gguf import cache_root
+    from kbqa.settings import Settings
+
+    env_home = tmp_path / "env-home"
+    env_home.mkdir()
+    monkeypatch.setenv("KBQA_HOME", str(env_home))
+    home = tmp_path / "home"
+    shutil.copytree(smollm2_folder, cache_root(home) / smollm2_folder.name)
+    llm = load_llm(Settings(home=home), runtime="transformers")
+    assert llm.info is not None and llm.info.runtime == "transformers"
+    assert list(env_home.iterdir()) == []  # nothing converted or cached under KBQA_HOME
+    assert cache_root(home) == home / "cache" / "llm"

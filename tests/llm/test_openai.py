@@ -88,6 +88,8 @@ def test_streams_from_the_server(server: str, served_folder: Path) -> None:
     llm = load_llm(settings)
     assert isinstance(llm, OpenAIBackend)
     assert llm.info is not None and llm.info.backend == "openai"
+    # The contract: the server's model is trusted to write freely, its size is not counted here.
+    assert llm.trusts_free_generation and llm.parameters is None and llm.chat_format == "server"
     config = GenerationConfig(max_new_tokens=8)
     pieces = list(llm.stream(HELLO, config))
     text = "".join(pieces)
