@@ -2,8 +2,8 @@
 
 Each panel builds its components and wires its own events: the knowledge-base panel (with the
 upload area), the chat, retrieval and settings tabs. Per-user state (history, citations, settings,
-language) lives in a `Session` held by `gr.State`, so every browser session has its own; shared
-objects live in one `Resources` behind locks. Model calls run through Gradio's queue under a
+language) lives in a `Session` held by `gr.State`, so every browser session has its own; what
+they share (knowledge bases, the model cache, uploads) is one `kbqa.service.Service`. Model calls run through Gradio's queue under a
 concurrency limit.
 """
 
@@ -17,9 +17,10 @@ from typing import Any
 
 import gradio as gr
 
+from kbqa.service import Service
+from kbqa.service.access import check_binding
 from kbqa.settings import Settings
-from kbqa.ui.access import check_binding
-from kbqa.ui.core import Resources, Session
+from kbqa.ui.core import Session
 from kbqa.ui.i18n import LANGUAGES, pick_language, t
 from kbqa.ui.panels import Context, chat, kb, search, upload
 from kbqa.ui.panels import settings as settings_tab
@@ -46,10 +47,10 @@ footer { display: none !important; }
 def create_app(settings: Settings, *, lang: str | None = None, preload: bool = False) -> gr.Blocks:
     """Build the app for `settings`. `lang` fixes the language; None follows the browser.
     `preload` starts loading the configured model in the background."""
-    resources = Resources(settings)
+    service = Service(settings)
     if preload:
-        resources.preload(settings.llm)
-    ctx = Context(settings, resources, lang)
+        service.preload(settings)
+    ctx = Context(settings, service, lang)
 
     with gr.Blocks(title="kbqa", fill_width=True) as demo:
         state = gr.State(None)
@@ -114,10 +115,10 @@ def _wire_page(
         lang = ctx.lang or pick_language(request.headers.get("accept-language"))
         session = ctx.ensure(session, lang)
         session.lang = lang
-        names = ctx.resources.kb_names()
+        names = ctx.service.kbs.names()
         if session.kb_name not in names:
-            ctx.resources.kb(session.kb_name, create=True)
-            names = ctx.resources.kb_names()
+            ctx.service.kbs.open(session.kb_name, create=True)
+            names = ctx.service.kbs.names()
         files, deletable = kb.file_outputs(ctx, session)
         return [
             session,

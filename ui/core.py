@@ -1,122 +1,34 @@
-"""What the web app does, without Gradio: shared resources, per-session state, and the actions.
+"""What the web app shows, without Gradio: per-session state, and the service's results as text.
 
-`ui/app.py` only wires these to components. Keeping them here makes them testable without a
-browser, and keeps the rule visible: anything per user lives in a `Session` (stored in the
-browser session's `gr.State`), anything shared lives in `Resources`, behind its locks.
+The work is done by the service layer (`kbqa.service.Service`: knowledge bases, the model cache,
+upload acceptance, search); this module turns its data into the rows and messages of one
+session's language. `kbqa/ui/panels/` wires these to components. The rule stays visible: anything
+per user lives in a `Session` (stored in the browser session's `gr.State`), anything shared lives
+in the one `Service`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kbqa.errors import KBQAError
-from kbqa.ui.i18n import t
-from kbqa.ui.uploads import MIB, accept_uploads, allowed_extensions, stored_original, upload_dir
+from kbqa.service.errors import error_info
+from kbqa.service.uploads import sanitize_filename
+from kbqa.ui.i18n import TEXT, t
 
 if TYPE_CHECKING:
+    from kbqa.chain.conversation import Conversation
     from kbqa.chain.types import Answer, Citation
-    from kbqa.knowledge_base import KnowledgeBase
-    from kbqa.llm.base import ChatBackend
-    from kbqa.settings import LLMSettings, Settings
-    from kbqa.types import Hit
+    from kbqa.ingest import IngestReport
+    from kbqa.service import FileResult, Service
+    from kbqa.settings import Settings
     from kbqa.ui.pages import PageView
 
 ProgressFn = Callable[[float, int, str], None]
 log = logging.getLogger(__name__)
-
-
-class Resources:
-    """Objects shared by every browser session: open knowledge bases and the loaded model."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._lock = threading.Lock()
-        self._kbs: dict[str, KnowledgeBase] = {}
-        self._write_locks: dict[str, threading.Lock] = {}
-        self._loaded: list[str] = []  # most recently used first, as the registry keeps them
-        self._loading: list[str] = []
-
-    # -- knowledge bases -------------------------------------------------------------------
-    def kb_names(self) -> list[str]:
-        from kbqa.knowledge_base import KnowledgeBase
-
-        names = set(KnowledgeBase.list_names(self.settings))
-        names.update(self._kbs)
-        return sorted(names)
-
-    def kb(self, name: str, *, create: bool = False) -> KnowledgeBase:
-        from kbqa.knowledge_base import KnowledgeBase
-
-        with self._lock:
-            kb = self._kbs.get(name)
-            if kb is None:
-                kb = KnowledgeBase.open(name, self.settings, create=create)
-                self._kbs[name] = kb
-            return kb
-
-    def create_kb(self, name: str) -> KnowledgeBase:
-        from kbqa.knowledge_base import KnowledgeBase
-
-        with self._lock:
-            kb = KnowledgeBase.create(name, self.settings)
-            self._kbs[name] = kb
-            return kb
-
-    def writing(self, name: str) -> threading.Lock:
-        """The lock that serialises changes (upload, delete, re-index) to knowledge base `name`."""
-        with self._lock:
-            return self._write_locks.setdefault(name, threading.Lock())
-
-    # -- the model -------------------------------------------------------------------------
-    # The registry keeps loaded models (the two most recently used) and loads one at a time;
-    # sessions ask it for theirs at every question, so a model switched out is never kept here.
-    # What is loaded is tracked here too: asking the registry would wait behind a load in progress.
-    def loaded_models(self) -> list[str]:
-        with self._lock:
-            return list(self._loaded)
-
-    def loading_model(self) -> str | None:
-        with self._lock:
-            return self._loading[-1] if self._loading else None
-
-    def needs_loading(self, llm: LLMSettings) -> bool:
-        return llm.model not in self.loaded_models()
-
-    def llm(self, llm: LLMSettings) -> ChatBackend:
-        """The model for `llm`, loaded on first use."""
-        from kbqa.llm.registry import MAX_LOADED, load_llm
-
-        with self._lock:
-            self._loading.append(llm.model)
-        try:
-            backend = load_llm(llm)
-        finally:
-            with self._lock:
-                self._loading.remove(llm.model)
-        with self._lock:
-            if llm.model in self._loaded:
-                self._loaded.remove(llm.model)
-            self._loaded.insert(0, llm.model)
-            del self._loaded[MAX_LOADED:]
-        return backend
-
-    def preload(self, llm: LLMSettings) -> threading.Thread:
-        """Start loading `llm` in the background, so the first question does not wait for it."""
-
-        def run() -> None:
-            try:
-                self.llm(llm)
-            except Exception:  # the first question reports the error to the user
-                log.warning("preloading the model failed", exc_info=True)
-
-        thread = threading.Thread(target=run, name="kbqa-preload", daemon=True)
-        thread.start()
-        return thread
 
 
 def model_choices(current: str) -> list[tuple[str, str]]:
@@ -137,15 +49,22 @@ def _size(parameters: float) -> str:
 class Session:
     """One browser session's state: its language, knowledge base, settings and conversation."""
 
-    settings: Settings  # this session's own copy: top-k, threshold, model, temperature
+    settings: Settings  # this session's own copy: top-k, threshold, mode, model, temperature
     lang: str = "en"
-    conversation: Any = None  # kbqa.chain.conversation.Conversation, built at the first question
-    conversation_key: tuple[Any, ...] | None = None
+    # The service's conversation on this session's knowledge base, built at the first question.
+    # It holds `settings` itself, so a changed setting applies from the next question on.
+    conversation: Conversation | None = None
     citations: list[Citation] = field(default_factory=list)  # of the last answer
 
     @property
     def kb_name(self) -> str:
         return self.settings.kb
+
+    def switch_kb(self, name: str) -> None:
+        """Another knowledge base: a new conversation (the history was about the other one)."""
+        self.settings.kb = name
+        self.conversation = None
+        self.citations = []
 
     def reset(self) -> None:
         if self.conversation is not None:
@@ -158,21 +77,19 @@ def new_session(settings: Settings, lang: str = "en") -> Session:
 
 
 # -- chat ------------------------------------------------------------------------------------
-def ask(resources: Resources, session: Session, question: str) -> Iterator[tuple[str, Any]]:
+def ask(service: Service, session: Session, question: str) -> Iterator[tuple[str, Any]]:
     """Answer `question` in the session's conversation.
 
     Yields ("status", text) while preparing, ("token", text) as the reply streams, and finally
     ("done", Answer).
     """
     lang = session.lang
-    llm_settings = session.settings.llm
-    if resources.needs_loading(llm_settings):
-        yield "status", t(lang, "loading_model", model=llm_settings.model)
-    llm = resources.llm(llm_settings)
-    kb = resources.kb(session.kb_name, create=True)
-    conversation = _conversation(session, kb, llm)
+    if not service.models.is_ready(session.settings):
+        yield "status", t(lang, "loading_model", model=session.settings.llm.model)
+    if session.conversation is None:
+        session.conversation = service.conversation(session.kb_name, session.settings)
     yield "status", t(lang, "searching")
-    for event in conversation.stream(question):
+    for event in session.conversation.stream(question):
         if event.kind == "retrieved":
             hits = event.answer.hits if event.answer is not None else []
             yield "status", t(lang, "found", n=len(hits))
@@ -183,39 +100,18 @@ def ask(resources: Resources, session: Session, question: str) -> Iterator[tuple
             yield "done", event.answer
 
 
-def _conversation(session: Session, kb: KnowledgeBase, llm: ChatBackend) -> Any:
-    from kbqa.chain.conversation import Conversation
-
-    key = (session.kb_name, id(kb), id(llm))
-    if session.conversation is None or session.conversation_key != key:
-        previous, previous_key = session.conversation, session.conversation_key
-        view = SessionKB(kb, session.settings)
-        session.conversation = Conversation(view, llm, session.settings, preload=False)
-        # Another model on the same knowledge base carries on the same conversation.
-        if previous is not None and previous_key and previous_key[0] == session.kb_name:
-            session.conversation.turns = list(previous.turns)
-        session.conversation_key = key
-    return session.conversation
-
-
-class SessionKB:
-    """The shared knowledge base as one session sees it: searches use the session's threshold
-    and mode (the chain calls `kb.search` without them, which would use the base's defaults)."""
-
-    def __init__(self, kb: KnowledgeBase, settings: Settings) -> None:
-        self._kb = kb
-        self._settings = settings
-
-    def search(self, query: str, k: int | None = None, **options: Any) -> list[Hit]:
-        retrieval = self._settings.retrieval
-        if options.get("threshold") is None:
-            options["threshold"] = retrieval.threshold
-        if options.get("mode") is None:
-            options["mode"] = retrieval.mode
-        return self._kb.search(query, k, **options)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._kb, name)
+def model_status(service: Service, session: Session) -> str:
+    """Whether the session's model is loaded, loading, or loads at the next question."""
+    wanted = session.settings.llm
+    values = {"model": wanted.model, "quantize": wanted.quantize}
+    states = service.models.status()
+    if service.models.is_ready(session.settings):
+        return t(session.lang, "model_status_loaded", **values)
+    if any(s.model == wanted.model and s.state == "loading" for s in states):
+        return t(session.lang, "model_status_loading", **values)
+    if not any(s.state == "ready" for s in states):
+        return t(session.lang, "model_status_none", **values)
+    return t(session.lang, "model_status_pending", **values)
 
 
 def citation_label(citation: Citation, lang: str) -> str:
@@ -249,7 +145,7 @@ class CitationView:
     note: str
 
 
-def open_citation(resources: Resources, session: Session, number: int) -> CitationView | None:
+def open_citation(service: Service, session: Session, number: int) -> CitationView | None:
     """The passage of citation `number` of the last answer, and its page image when there is one."""
     citation = next((c for c in session.citations if c.number == number), None)
     if citation is None:
@@ -263,7 +159,7 @@ def open_citation(resources: Resources, session: Session, number: int) -> Citati
     passage_md = f"{header}\n\n{quoted}"
     if not citation.source.lower().endswith(".pdf") or not citation.page:
         return CitationView(passage_md, None, t(lang, "no_image_format"))
-    original = find_original(resources, session.kb_name, citation.path, citation.source)
+    original = service.find_original(citation.path, citation.source, kb=session.kb_name)
     if original is None:
         return CitationView(passage_md, None, t(lang, "no_image_missing"))
     from kbqa.ui.pages import render_page
@@ -277,113 +173,79 @@ def open_citation(resources: Resources, session: Session, number: int) -> Citati
     return CitationView(passage_md, view, note)
 
 
-def find_original(resources: Resources, kb_name: str, doc: str, source: str) -> Path | None:
-    """The file a cited document was read from: where it was ingested, else the kept upload."""
-    kb = resources.kb(kb_name, create=True)
-    for record in kb.files():
-        if record.doc == doc or (not doc and record.source == source):
-            if record.origin and Path(record.origin).is_file():
-                return Path(record.origin)
-            break
-    return stored_original(resources.settings.home, kb_name, source)
-
-
 # -- knowledge base panel --------------------------------------------------------------------
-def file_rows(resources: Resources, kb_name: str) -> list[list[Any]]:
+def file_rows(service: Service, kb_name: str) -> list[list[Any]]:
     """[document, chunks, pages] per file; the document is its key (its name, for uploads)."""
-    kb = resources.kb(kb_name, create=True)
-    return [[record.doc, record.chunks, record.pages or ""] for record in kb.files()]
+    return [[record.doc, record.chunks, record.pages or ""] for record in service.files(kb_name)]
 
 
 def ingest_uploads(
-    resources: Resources,
+    service: Service,
     session: Session,
     files: list[str],
     progress: ProgressFn | None = None,
 ) -> list[list[str]]:
     """Check, keep and ingest uploaded files. Returns one [file, result, detail] row per file.
 
-    `progress(done, total, name)` is called before each file is read (name: that file)."""
-    lang = session.lang
-    settings = resources.settings
-    dest = upload_dir(settings.home, session.kb_name)
-    rows: list[list[str]] = []
-    with resources.writing(session.kb_name):
-        batch = accept_uploads(
-            files,
-            dest,
-            allowed=allowed_extensions(),
-            max_bytes=settings.ui.max_upload_mb * MIB,
-        )
-        for name, reason in batch.rejected:
-            rows.append([name, t(lang, "result_rejected"), reason])
-        if not batch.accepted:
-            return rows
-        kb = resources.kb(session.kb_name, create=True)
-        report = None
-        names = [path.name for path in batch.accepted]
+    `progress(done, total, name)` is called while the files are read (name: the file at hand)."""
+    names = [sanitize_filename(Path(file).name) for file in files]
 
-        def step(done: float, total: int, _finished: str) -> None:
-            # The knowledge base reports fractions of files while it embeds; name the file at hand.
-            if progress is not None:
-                progress(done, total, names[min(int(done), len(names) - 1)])
+    def step(done: float, total: int, _what: str) -> None:
+        # The knowledge base reports fractions of files while it embeds, and in its own words;
+        # the file at hand is named here. Its position is known when no file was rejected.
+        if progress is not None:
+            at_hand = names[min(int(done), total - 1)] if total == len(names) else ""
+            progress(done, total, at_hand)
 
-        step(0, len(names), "")
-        try:
-            report = kb.add(batch.accepted, progress=step)
-        finally:
-            failed = [path for path, _ in report.failed] if report else batch.accepted
-            batch.finish(failed)
-    outcome: dict[str, tuple[str, str]] = {}
-    for key, entries in (
-        ("result_added", report.added),
-        ("result_updated", report.updated),
-        ("result_unchanged", report.unchanged),
-    ):
-        for entry in entries:
-            outcome[Path(entry).name] = (t(lang, key), "")
-    for entry, reason in report.failed:
-        outcome[Path(entry).name] = (t(lang, "result_failed"), reason)
-    chunks = {record.doc: record.chunks for record in kb.files()}
-    for path in batch.accepted:
-        result, detail = outcome.get(path.name, (t(lang, "result_added"), ""))
-        notes = [detail] if detail else []
-        if path.name in chunks and not detail:
-            notes.append(t(lang, "chunks_n", n=chunks[path.name]))
-        if path.name in batch.renamed:
-            notes.append(t(lang, "renamed", name=path.name))
-        rows.append([batch.renamed.get(path.name, path.name), result, "; ".join(notes)])
-    return rows
+    report = service.upload(files, kb=session.kb_name, progress=step)
+    return [_result_row(result, session.lang) for result in report.results]
 
 
-def delete_file(resources: Resources, session: Session, doc: str) -> int:
+def _result_row(result: FileResult, lang: str) -> list[str]:
+    # Rejections first (in upload order), then the accepted files, as the service lists them.
+    notes: list[str] = []
+    if result.status == "rejected":
+        notes.append(rejection_text(result.code, result.params, lang))
+    elif result.status == "failed":
+        notes.append(result.detail)  # the loader's reason ("encrypted PDF (password required)")
+    elif result.chunks is not None:
+        notes.append(t(lang, "chunks_n", n=result.chunks))
+    if result.renamed and result.status != "rejected":
+        notes.append(t(lang, "renamed", name=result.stored_as))
+    return [result.name, t(lang, f"result_{result.status}"), "; ".join(notes)]
+
+
+def rejection_text(code: str, params: dict[str, Any], lang: str) -> str:
+    """Why an upload was refused (a `kbqa.service.Rejection` code), in `lang`."""
+    values = dict(params)
+    if code == "unsupported_type":
+        values["extension"] = values.get("extension") or t(lang, "no_extension")
+        values["allowed"] = ", ".join(values.get("allowed", []))
+    return t(lang, f"reject_{code}", **values)
+
+
+def delete_file(service: Service, session: Session, doc: str) -> int:
     """Remove document `doc` from the session's knowledge base, and its kept upload if any."""
-    kb = resources.kb(session.kb_name)
-    folder = upload_dir(resources.settings.home, session.kb_name).resolve()
-    with resources.writing(session.kb_name):
-        origins = [r.origin for r in kb.files() if r.doc == doc and r.origin]
-        removed = kb.remove(doc)
-        for origin in origins:
-            # Only our own copies: a file ingested from the user's folders is theirs.
-            if Path(origin).resolve().parent == folder:
-                Path(origin).unlink(missing_ok=True)
+    removed = service.remove_file(doc, kb=session.kb_name)
     session.citations = [c for c in session.citations if (c.path or c.source) != doc]
     return removed
 
 
-def reindex(resources: Resources, session: Session) -> str:
-    with resources.writing(session.kb_name):
-        return resources.kb(session.kb_name).reindex().summary()
+def reindex(service: Service, session: Session) -> str:
+    """Read every file of the session's knowledge base again; what happened, as one line."""
+    report: IngestReport = service.reindex(kb=session.kb_name)
+    counts = {
+        key: len(getattr(report, key))
+        for key in ("added", "updated", "unchanged", "removed", "failed")
+    }
+    return t(session.lang, "reindexed", **counts, seconds=report.seconds)
 
 
 # -- retrieval tab ---------------------------------------------------------------------------
 def search_rows(
-    resources: Resources, session: Session, query: str, mode: str | None
+    service: Service, session: Session, query: str, mode: str | None
 ) -> list[list[Any]]:
-    retrieval = session.settings.retrieval
-    hits: list[Hit] = resources.kb(session.kb_name, create=True).search(
-        query, k=retrieval.k, threshold=retrieval.threshold, mode=mode or retrieval.mode
-    )
+    hits = service.search(query, kb=session.kb_name, settings=session.settings, mode=mode)
     return [
         [rank, round(float(hit.score), 3), hit.source, hit.page or "", hit.text]
         for rank, hit in enumerate(hits, start=1)
@@ -391,7 +253,10 @@ def search_rows(
 
 
 def user_message(error: BaseException, lang: str) -> str:
-    """An error as the user should read it: KBQAErrors say what to do; others only what failed."""
-    if isinstance(error, KBQAError):
-        return t(lang, "error", error=error)
-    return t(lang, "error", error=f"{type(error).__name__}: {error}")
+    """An error as the user should read it: in their language when its code has a text, else
+    the service's message (KBQAErrors say what to do; others only what failed)."""
+    info = error_info(error)
+    key = f"error_{info.code}"
+    if key in TEXT["en"]:
+        return t(lang, "error", error=t(lang, key, **info.params))
+    return t(lang, "error", error=info.message)

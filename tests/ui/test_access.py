@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from kbqa.ui.access import UnsafeBinding, check_binding, is_loopback, parse_auth
+from kbqa.service.access import check_binding, is_loopback, parse_auth
+from kbqa.service.errors import UnsafeBinding
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])

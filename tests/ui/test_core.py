@@ -1,14 +1,13 @@
-"""The app's actions without the browser, on a real knowledge base (real embedder, real files)."""
+"""The app's actions without the browser, on the real service (real embedder, real files)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from kbqa.chain.types import Answer, Citation
+from kbqa.service import Service
 from kbqa.settings import Settings
 from kbqa.ui.core import (
-    Resources,
-    SessionKB,
     delete_file,
     file_rows,
     format_answer,
@@ -28,7 +27,7 @@ PAGES = [
 
 def test_upload_search_cite_and_delete(kbqa_home: Path, tmp_path: Path) -> None:
     settings = Settings.load()
-    resources = Resources(settings)
+    service = Service(settings)
     session = new_session(settings)
     guide = write_text_pdf(tmp_path / "in" / "野外指南 guide.pdf", PAGES)
     junk = tmp_path / "in" / "photo.png"
@@ -36,7 +35,7 @@ def test_upload_search_cite_and_delete(kbqa_home: Path, tmp_path: Path) -> None:
     seen: list[tuple[int, int, str]] = []
 
     rows = ingest_uploads(
-        resources, session, [str(guide), str(junk)], progress=lambda *a: seen.append(a)
+        service, session, [str(guide), str(junk)], progress=lambda *a: seen.append(a)
     )
 
     assert rows[0][:2] == ["photo.png", "rejected"]
@@ -44,38 +43,38 @@ def test_upload_search_cite_and_delete(kbqa_home: Path, tmp_path: Path) -> None:
     assert seen and seen[-1][:2] == (1, 1)
     kept = kbqa_home / "uploads" / "default" / "野外指南 guide.pdf"
     assert kept.read_bytes() == guide.read_bytes()
-    assert file_rows(resources, "default") == [["野外指南 guide.pdf", 3, 3]]
+    assert file_rows(service, "default") == [["野外指南 guide.pdf", 3, 3]]
 
     # Uploading the same file again changes nothing.
-    again = ingest_uploads(resources, session, [str(guide)])
+    again = ingest_uploads(service, session, [str(guide)])
     assert again == [["野外指南 guide.pdf", "unchanged", "chunks: 3"]]
 
-    hits = search_rows(resources, session, "where does the crested tit nest?", None)
+    hits = search_rows(service, session, "where does the crested tit nest?", None)
     assert hits[0][2:4] == ["野外指南 guide.pdf", 2]
 
     session.citations = [
         Citation(1, "野外指南 guide.pdf", 2, PAGES[1], 0.9, path="野外指南 guide.pdf")
     ]
-    view = open_citation(resources, session, 1)
+    view = open_citation(service, session, 1)
     assert view is not None and view.page is not None
     assert view.page.marked and view.page.coverage == 1.0
     assert "page 2 of 3" in view.note
 
-    assert delete_file(resources, session, "野外指南 guide.pdf") == 3
-    assert file_rows(resources, "default") == []
+    assert delete_file(service, session, "野外指南 guide.pdf") == 3
+    assert file_rows(service, "default") == []
     assert not kept.exists()
     assert session.citations == []
 
 
-def test_session_view_applies_its_own_threshold(kbqa_home: Path, tmp_path: Path) -> None:
+def test_each_session_searches_with_its_own_threshold(kbqa_home: Path, tmp_path: Path) -> None:
     settings = Settings.load()
-    resources = Resources(settings)
+    service = Service(settings)
     strict, loose = new_session(settings), new_session(settings)
-    ingest_uploads(resources, strict, [str(write_text_pdf(tmp_path / "g.pdf", PAGES))])
+    ingest_uploads(service, strict, [str(write_text_pdf(tmp_path / "g.pdf", PAGES))])
     strict.settings.retrieval.threshold = 0.99
-    kb = resources.kb("default")
-    assert SessionKB(kb, strict.settings).search("crested tit", 5) == []
-    assert len(SessionKB(kb, loose.settings).search("crested tit", 5)) == 3
+    strict.settings.retrieval.k = loose.settings.retrieval.k = 5
+    assert search_rows(service, strict, "crested tit", None) == []
+    assert len(search_rows(service, loose, "crested tit", None)) == 3
 
 
 def test_answer_lists_the_sources_it_cites() -> None:
@@ -99,7 +98,7 @@ def test_files_the_loaders_refuse_get_their_reason_and_are_not_kept(
     from tests.docgen import write_encrypted_pdf, write_image_only_pdf, write_text_file
 
     settings = Settings.load()
-    resources = Resources(settings)
+    service = Service(settings)
     session = new_session(settings)
     incoming = tmp_path / "in"
     files = [
@@ -107,7 +106,7 @@ def test_files_the_loaders_refuse_get_their_reason_and_are_not_kept(
         write_image_only_pdf(incoming / "scan.pdf"),
         write_text_file(incoming / "笔记.txt", "会议纪要：下周一检修水泵。", encoding="gb18030"),
     ]
-    rows = {row[0]: row[1:] for row in ingest_uploads(resources, session, [str(f) for f in files])}
+    rows = {row[0]: row[1:] for row in ingest_uploads(service, session, [str(f) for f in files])}
     assert rows["locked.pdf"] == ["failed", "encrypted PDF (password required)"]
     assert rows["scan.pdf"][0] == "failed" and "OCR" in rows["scan.pdf"][1]
     assert rows["笔记.txt"] == ["added", "chunks: 1"]

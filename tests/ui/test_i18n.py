@@ -38,3 +38,31 @@ def test_format() -> None:
     assert t("zh", "page_short", page=3) == "第 3 页"
     assert t("en", "page_short", page=3) == "p. 3"
     assert t("fr", "send") == "Send"  # unknown languages fall back to English
+
+
+def test_every_upload_rejection_and_error_code_the_ui_shows_has_a_text() -> None:
+    from typing import get_args
+
+    from kbqa.service.errors import KnowledgeBaseExists, KnowledgeBaseNotFound
+    from kbqa.service.uploads import RejectCode
+
+    for code in get_args(RejectCode):
+        assert f"reject_{code}" in TEXT["en"], code
+    for kind in (KnowledgeBaseExists, KnowledgeBaseNotFound):
+        assert f"error_{kind.code}" in TEXT["en"], kind
+
+
+def test_service_results_are_translated_here() -> None:
+    from kbqa.service.errors import KnowledgeBaseExists
+    from kbqa.ui.core import rejection_text, user_message
+
+    params = {"extension": "", "allowed": [".md", ".pdf"]}
+    assert rejection_text("unsupported_type", params, "en") == (
+        "unsupported file type (no extension); allowed: .md, .pdf"
+    )
+    assert rejection_text("too_large", {"size_mb": 2.04, "limit_mb": 1}, "zh") == (
+        "文件过大（2.0 MB；上限为 1 MB）"
+    )
+    taken = KnowledgeBaseExists("a knowledge base named 'x' exists", name="x")
+    assert user_message(taken, "zh") == "错误：已存在名为 x 的知识库"
+    assert user_message(ValueError("boom"), "en") == "Error: ValueError: boom"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kbqa.ui.uploads import MIB, accept_uploads, allowed_extensions, sanitize_filename
+from kbqa.service.uploads import MIB, accept_uploads, allowed_extensions, sanitize_filename
 from tests.docgen import write_text_pdf
 
 
@@ -63,7 +63,7 @@ def test_accept_uploads_checks_type_size_and_content(tmp_path: Path) -> None:
 
     assert batch.accepted == [dest / "手册.pdf"]
     assert (dest / "手册.pdf").read_bytes() == good.read_bytes()
-    reasons = dict(batch.rejected)
+    reasons = {rejection.name: rejection.message for rejection in batch.rejected}
     assert reasons["fake.pdf"] == "content is not a .pdf file"
     assert reasons["notes.txt"] == "binary content in a text file"
     assert reasons["run.exe"].startswith("unsupported file type (.exe)")

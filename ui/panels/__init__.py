@@ -18,8 +18,8 @@ from kbqa.ui.i18n import t
 if TYPE_CHECKING:
     import pandas as pd
 
+    from kbqa.service import Service
     from kbqa.settings import Settings
-    from kbqa.ui.core import Resources
 
 log = logging.getLogger("kbqa.ui.app")
 
@@ -27,11 +27,11 @@ Text = str | Callable[[str], str]  # a translation key, or a function of the lan
 
 
 class Context:
-    """What every panel needs: the back end, the languages, and the translation registry."""
+    """What every panel needs: the service, the languages, and the translation registry."""
 
-    def __init__(self, settings: Settings, resources: Resources, lang: str | None) -> None:
+    def __init__(self, settings: Settings, service: Service, lang: str | None) -> None:
         self.settings = settings
-        self.resources = resources
+        self.service = service  # shared by every session: knowledge bases, models, uploads
         self.lang = lang  # fixed by the command line; None follows each browser
         self.start_lang = lang or "en"
         self.translated: list[tuple[Any, dict[str, Text]]] = []

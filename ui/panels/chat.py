@@ -111,7 +111,7 @@ def wire(ctx: Context, chat: ChatPanel, state: gr.State, clear_buttons: list[gr.
         yield [history, locked, gr.update(interactive=False), no_sources(), session]
         streamed, sources = "", no_sources()
         try:
-            for kind, value in ask(ctx.resources, session, message):
+            for kind, value in ask(ctx.service, session, message):
                 if kind == "status" and not streamed:
                     history[-1] = {"role": "assistant", "content": f"*{value}*"}
                 elif kind == "token":
@@ -167,7 +167,7 @@ def wire(ctx: Context, chat: ChatPanel, state: gr.State, clear_buttons: list[gr.
         if number is None:
             return ["", "", gr.skip()]
         try:
-            view = open_citation(ctx.resources, session, int(number))
+            view = open_citation(ctx.service, session, int(number))
         except Exception as error:
             raise ctx.fail(error, session) from error
         if view is None:

@@ -74,13 +74,13 @@ def build(ctx: Context) -> KBPanel:
 
 def file_outputs(ctx: Context, session: Session) -> tuple[Any, Any]:
     """The files table and the delete menu for the session's knowledge base."""
-    rows = file_rows(ctx.resources, session.kb_name)
+    rows = file_rows(ctx.service, session.kb_name)
     sources = [row[0] for row in rows]
     return ctx.table(rows, session.lang, FILE_COLS), gr.update(choices=sources, value=None)
 
 
 def summary(ctx: Context, session: Session) -> str:
-    rows = file_rows(ctx.resources, session.kb_name)
+    rows = file_rows(ctx.service, session.kb_name)
     lang, name = session.lang, session.kb_name
     if not rows:
         return t(lang, "kb_summary", name=name, files=0, chunks=0) + " " + t(lang, "kb_empty")
@@ -99,9 +99,7 @@ def wire(ctx: Context, kb: KBPanel, chat_panel: ChatPanel, state: gr.State) -> N
     def on_switch(name: str, session: Session | None) -> list[Any]:
         session = ctx.ensure(session)
         if name and name != session.kb_name:
-            session.settings.kb = name
-            session.conversation = None
-            session.citations = []
+            session.switch_kb(name)
         return [session, *chat.cleared(), *refreshed(ctx, session)]
 
     # Switching clears the chat: its history and sources belong to the other knowledge base.
@@ -114,10 +112,10 @@ def wire(ctx: Context, kb: KBPanel, chat_panel: ChatPanel, state: gr.State) -> N
         if not name:
             raise gr.Error(t(session.lang, "kb_name_needed"))
         try:
-            ctx.resources.create_kb(name)
+            ctx.service.kbs.create(name)
         except Exception as error:
             raise ctx.fail(error, session) from error
-        choices = gr.update(choices=ctx.resources.kb_names(), value=name)
+        choices = gr.update(choices=ctx.service.kbs.names(), value=name)
         rest = on_switch(name, session)
         rest[-1] = t(session.lang, "kb_created", name=name) + " " + rest[-1]
         return [choices, ""] + rest
@@ -134,7 +132,7 @@ def wire(ctx: Context, kb: KBPanel, chat_panel: ChatPanel, state: gr.State) -> N
         if not source:
             raise gr.Error(t(session.lang, "delete_none"))
         try:
-            removed = delete_file(ctx.resources, session, source)
+            removed = delete_file(ctx.service, session, source)
         except Exception as error:
             raise ctx.fail(error, session) from error
         files, deletable = file_outputs(ctx, session)
@@ -153,11 +151,11 @@ def wire(ctx: Context, kb: KBPanel, chat_panel: ChatPanel, state: gr.State) -> N
     def on_reindex(session: Session | None) -> list[Any]:
         session = ctx.ensure(session)
         try:
-            result = reindex(ctx.resources, session)
+            result = reindex(ctx.service, session)
         except Exception as error:
             raise ctx.fail(error, session) from error
         files, deletable = file_outputs(ctx, session)
-        return [files, deletable, t(session.lang, "reindexed", summary=result)]
+        return [files, deletable, result]
 
     kb.reindex.click(
         on_reindex,

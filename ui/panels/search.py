@@ -63,7 +63,7 @@ def wire(ctx: Context, panel: SearchPanel, state: gr.State) -> None:
         if not (query or "").strip():
             raise gr.Error(t(session.lang, "empty_question"))
         try:
-            rows = search_rows(ctx.resources, session, query.strip(), mode)
+            rows = search_rows(ctx.service, session, query.strip(), mode)
         except Exception as error:
             raise ctx.fail(error, session) from error
         return ctx.table(rows, session.lang, SEARCH_COLS)

@@ -7,8 +7,8 @@ from typing import Any
 
 import gradio as gr
 
+from kbqa.ui import core
 from kbqa.ui.core import Session, model_choices
-from kbqa.ui.i18n import t
 from kbqa.ui.panels import Context
 
 
@@ -57,17 +57,7 @@ def build(ctx: Context) -> SettingsPanel:
 
 
 def model_status(ctx: Context, session: Session) -> str:
-    """Whether the session's model is loaded, loading, or loads at the next question."""
-    wanted = session.settings.llm
-    values = {"model": wanted.model, "quantize": wanted.quantize}
-    loaded = ctx.resources.loaded_models()
-    if wanted.model in loaded:
-        return t(session.lang, "model_status_loaded", **values)
-    if ctx.resources.loading_model() == wanted.model:
-        return t(session.lang, "model_status_loading", **values)
-    if not loaded:
-        return t(session.lang, "model_status_none", **values)
-    return t(session.lang, "model_status_pending", **values)
+    return core.model_status(ctx.service, session)
 
 
 def wire(ctx: Context, panel: SettingsPanel, state: gr.State) -> None:

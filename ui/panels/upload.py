@@ -8,10 +8,10 @@ from typing import Any
 
 import gradio as gr
 
+from kbqa.service.uploads import allowed_extensions
 from kbqa.ui.core import Session, ingest_uploads
 from kbqa.ui.i18n import t
 from kbqa.ui.panels import Context
-from kbqa.ui.uploads import allowed_extensions
 
 REPORT_COLS = ["col_file", "col_result", "col_detail"]
 
@@ -77,7 +77,7 @@ def wire(
             progress((done, total), desc=desc, unit="files")
 
         try:
-            rows = ingest_uploads(ctx.resources, session, files, progress=report)
+            rows = ingest_uploads(ctx.service, session, files, progress=report)
         except Exception as error:
             raise ctx.fail(error, session) from error
         table = ctx.table(rows, session.lang, REPORT_COLS)
