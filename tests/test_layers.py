@@ -22,7 +22,8 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 def _installed_layout(into: Path) -> Path:
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "kbqa", into / "kbqa", ignore=skip)
-    shutil.copytree(ROOT / "ui", into / "kbqa" / "ui", ignore=skip)
+    if not (into / "kbqa" / "ui").exists():  # the source layout: ui/ beside kbqa/
+        shutil.copytree(ROOT / "ui", into / "kbqa" / "ui", ignore=skip)
     return into
 
 
