@@ -93,6 +93,7 @@ class Snapshot(Protocol):
 
 @runtime_checkable
 class RecordStore(Protocol):
+    name: str  # its registered name, kept in the manifest
     folder: Path  # where the knowledge base lives locally (lock file, index caches)
 
     # -- writing: hold writer(), then one transaction() per batch -------------------------------

@@ -106,7 +106,7 @@ def open_store(folder: Path, choice: StoreSettings | None = None, *, create: boo
         dense = _pick("dense index", _dense, dense_name)(records)
         lexical = _pick("lexical index", _lexical, lexical_name)(records)
         wanted = {
-            "record_store": getattr(records, "name", choice.records),
+            "record_store": records.name,
             "dense_index": dense_name,
             "lexical_index": lexical_name,
         }

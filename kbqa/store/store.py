@@ -7,7 +7,7 @@ then lets the dense index follow the committed change. Open one with kbqa.store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ class Store:
 
         return len(self._write(write).removed)
 
-    def _write(self, body: Any) -> Change:
+    def _write(self, body: Callable[[Any, Change], None]) -> Change:
         with self.records.transaction() as tx:
             change = Change(before=-1, after=-1)
             body(tx, change)
