@@ -66,3 +66,13 @@ def test_service_results_are_translated_here() -> None:
     taken = KnowledgeBaseExists("a knowledge base named 'x' exists", name="x")
     assert user_message(taken, "zh") == "错误：已存在名为 x 的知识库"
     assert user_message(ValueError("boom"), "en") == "Error: ValueError: boom"
+
+
+def test_upload_progress_counts_whole_files() -> None:
+    pytest.importorskip("gradio")
+    from kbqa.ui.panels.upload import progress_text
+
+    share, text = progress_text(0.22199999999999998, 11, "手册.pdf", "en")
+    assert text == "Reading and indexing 手册.pdf (file 1 of 11)"
+    assert abs(share - 0.0202) < 1e-3
+    assert progress_text(11, 11, "", "zh") == (1.0, "正在读取并索引第 11 个文件，共 11 个")

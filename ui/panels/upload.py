@@ -53,6 +53,16 @@ def empty_report(ctx: Context, lang: str) -> Any:
     return ctx.table([], lang, REPORT_COLS)
 
 
+def progress_text(done: float, total: int, name: str, lang: str) -> tuple[float, str]:
+    """The bar's share and its text while `done` of `total` files are read (`name`: the one at
+    hand, "" when unknown). `done` counts fractions of a file while it is embedded: the bar
+    shows a share, the text whole files ("file 2 of 3"), never "0.22199999999999998/11"."""
+    number = min(int(done) + 1, total)
+    key = "indexing" if name else "indexing_count"
+    share = min(done / total, 1.0) if total else 0.0
+    return share, t(lang, key, name=name, i=number, n=total)
+
+
 def wire(
     ctx: Context,
     panel: UploadPanel,
@@ -71,10 +81,9 @@ def wire(
         if not files:
             return [gr.skip(), None, *(gr.skip() for _ in kb_outputs), session]
 
-        def report(done: int, total: int, name: str) -> None:
-            number = min(done + 1, total)
-            desc = t(session.lang, "indexing", name=name, i=number, n=total)
-            progress((done, total), desc=desc, unit="files")
+        def report(done: float, total: int, name: str) -> None:
+            share, desc = progress_text(done, total, name, session.lang)
+            progress(share, desc=desc)
 
         try:
             rows = ingest_uploads(ctx.service, session, files, progress=report)
