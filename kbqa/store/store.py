@@ -104,7 +104,7 @@ class Store:
     def save_index(self) -> None:
         self.dense.save()
 
-    # -- reading ----------------------------------------------------------------------------------
+    # -- reading (the common ones; search goes to .records, .dense and .lexical directly) --------
 
     @property
     def generation(self) -> int:
@@ -131,28 +131,8 @@ class Store:
     def count(self) -> int:
         return self.records.count()
 
-    def get(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
-        return self.records.get(ids)
-
-    def get_by_uids(self, uids: Sequence[str]) -> list[StoredChunk]:
-        return self.records.get_by_uids(uids)
-
     def neighbours(self, doc: str, position: int, span: int) -> list[StoredChunk]:
         return self.records.neighbours(doc, position, span)
-
-    def ids_for_sources(self, sources: Sequence[str]) -> np.ndarray:
-        return self.records.ids_for_sources(sources)
-
-    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        return self.records.vectors(ids)
-
-    def search_dense(
-        self, vector: np.ndarray, limit: int, allowed: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
-        return self.dense.search(vector, limit, allowed)
-
-    def bm25(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
-        return self.lexical.search(query, limit, allowed)
 
     def index(self) -> Any:
         """The dense engine's own index at the committed generation (has `.ntotal`)."""
