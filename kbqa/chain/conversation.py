@@ -5,11 +5,11 @@ cut-off → chunks and history fitted to the model (budget.py) → prompt from a
 (prompts.py) → streamed answer with [n] markers kept honest (citations.py) → checks for small
 models (guard.py) → `Answer` with citations to file and page.
 
-    conv = Conversation(kb)
+    conv = Conversation(kb)  # loads its own model; kbqa.service shares one cache instead
     answer = conv.ask("ChatGLM-6B 有多少参数？")
     for event in conv.stream("它有多少层？"):
         if event.kind == "token":
-            print(event.text, end="")
+            print(event.text, end="")  # the last token is a newline
 """
 
 from __future__ import annotations
@@ -135,10 +135,10 @@ class Conversation:
             settings.llm.model_dump(exclude={"max_new_tokens", "temperature", "top_p"}),
         )
         if self._own is None or self._own_key != key:
-            from kbqa.llm.registry import load_llm
+            from kbqa.llm.registry import open_backend
 
             self.close()
-            self._own = load_llm(settings.llm, data_dir=settings.home)
+            self._own = open_backend(settings)
             self._own_key = key
         return self._own
 

@@ -99,9 +99,9 @@ def run_answers(
     settings = settings or kb.settings
     own = None
     if llm is None and models is None:
-        from kbqa.llm.registry import load_llm
+        from kbqa.llm.registry import open_backend
 
-        llm = own = load_llm(settings.llm, data_dir=settings.home)
+        llm = own = open_backend(settings)
     try:
         yield from _answers(kb, questions, settings, llm, models, on_item)
     finally:

@@ -12,7 +12,7 @@ Policy:
 - `preload()` loads in a background thread that is not a daemon, so the interpreter waits for it
   at exit instead of aborting under it; `close()` waits for it, then closes every backend.
 
-Heavy imports stay in the loader (`kbqa.llm.registry.load_llm`), so importing this is cheap.
+Heavy imports stay in the loader (`kbqa.llm.registry.open_backend`), so importing this is cheap.
 """
 
 from __future__ import annotations
@@ -56,10 +56,11 @@ def model_key(settings: Settings) -> tuple[Any, ...]:
 
 
 def _load(settings: Settings) -> ChatBackend:
-    from kbqa.llm.registry import load_llm
+    from kbqa.llm.registry import open_backend
 
-    # Converted copies of the model live under this settings' home (so --home moves them).
-    return load_llm(settings.llm, data_dir=settings.home)
+    # Not the registry's cached load_llm: this cache alone decides when a backend closes.
+    # Converted copies of the model live under the settings' home (so --home moves them).
+    return open_backend(settings)
 
 
 @dataclass(frozen=True)
