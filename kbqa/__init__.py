@@ -15,6 +15,7 @@ _LAZY = {
     "Conversation": "kbqa.chain.conversation",
     "Answer": "kbqa.chain.types",
     "load_llm": "kbqa.llm.registry",
+    "Service": "kbqa.service",
 }
 
 if TYPE_CHECKING:
@@ -23,10 +24,20 @@ if TYPE_CHECKING:
     from kbqa.ingest import IngestReport
     from kbqa.knowledge_base import KnowledgeBase
     from kbqa.llm.registry import load_llm
+    from kbqa.service import Service
     from kbqa.settings import Settings
     from kbqa.types import Hit
 
-__all__ = ["Answer", "Conversation", "Hit", "IngestReport", "KnowledgeBase", "Settings", "load_llm"]
+__all__ = [
+    "Answer",
+    "Conversation",
+    "Hit",
+    "IngestReport",
+    "KnowledgeBase",
+    "Service",
+    "Settings",
+    "load_llm",
+]
 
 
 def __getattr__(name: str) -> Any:
