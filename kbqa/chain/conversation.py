@@ -40,8 +40,8 @@ from kbqa.llm.base import ChatBackend, GenerationConfig, Message
 from kbqa.text.language import detect_language
 
 if TYPE_CHECKING:
-    from kbqa.knowledge_base import KnowledgeBase
     from kbqa.settings import Settings
+    from kbqa.types import Hit
 
 # Small models ramble past the answer; their replies are capped (the settings' value still applies
 # when lower). 160 tokens is about 3 English sentences or 80-100 Chinese characters.
@@ -65,6 +65,23 @@ def backend_lock(backend: ChatBackend) -> threading.Lock:
         return lock
 
 
+class SearchableKB(Protocol):
+    """What the chain needs of a knowledge base (`kbqa.KnowledgeBase` is the one in kbqa)."""
+
+    name: str
+    settings: Settings
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        threshold: float | None = None,
+        mode: str | None = None,
+        expand: int | None = None,
+    ) -> list[Hit]: ...
+
+
 class ModelSource(Protocol):
     """Where a conversation gets its model: `kbqa.service.ModelCache` is the one in kbqa."""
 
@@ -79,7 +96,7 @@ class Conversation:
 
     def __init__(
         self,
-        kb: KnowledgeBase,
+        kb: SearchableKB,
         llm: ChatBackend | None = None,
         settings: Settings | None = None,
         *,
@@ -373,7 +390,7 @@ class Conversation:
 
 
 def ask(
-    kb: KnowledgeBase,
+    kb: SearchableKB,
     question: str,
     history: Sequence[Any] | None = None,
     *,
