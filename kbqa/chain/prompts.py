@@ -22,8 +22,8 @@ from pathlib import Path
 
 from kbqa.errors import KBQAError
 from kbqa.llm.base import Message
-from kbqa.text.language import Language
 from kbqa.resources import ResourceNotFound, prompts_dir
+from kbqa.text.language import Language
 
 _PLACEHOLDER = re.compile(r"\{(context|question|history)\}")
 _SECTION = re.compile(r"^\[(system|user)\][ \t]*$", re.MULTILINE)

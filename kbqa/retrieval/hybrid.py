@@ -16,9 +16,8 @@ import numpy as np
 from kbqa.embedders import Embedder
 from kbqa.store.base import StoredChunk
 from kbqa.store.store import Store
+from kbqa.text.fusion import best_first, rrf_scores
 from kbqa.types import Hit
-
-RRF_K = 60  # the usual reciprocal-rank-fusion constant: flattens the weight of top ranks
 
 
 @dataclass(frozen=True)
@@ -58,11 +57,8 @@ class HybridSearcher:
         if request.mode in {"hybrid", "bm25"}:
             bm25 = self.store.lexical.search(query, pool, allowed)
 
-        fused: dict[int, float] = {}
-        for ranking in (dense, bm25):
-            for rank, chunk_id in enumerate(ranking, start=1):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
-        order = sorted(fused, key=lambda chunk_id: -fused[chunk_id])
+        fused = rrf_scores([(dense, 1.0), (bm25, 1.0)])
+        order = best_first(fused)
 
         missing = [chunk_id for chunk_id in order if chunk_id not in cosine]
         for chunk_id, vector in records.vectors(missing).items():
