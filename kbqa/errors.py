@@ -27,3 +27,7 @@ class KnowledgeBaseLocked(KnowledgeBaseError):
 
 class ModelError(KBQAError):
     """A model could not be found, loaded or run."""
+
+
+class ModelCacheClosed(ModelError):
+    """A model was asked of a cache (or service) that has been closed."""

@@ -14,9 +14,7 @@ models (guard.py) → `Answer` with citations to file and page.
 
 from __future__ import annotations
 
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -37,6 +35,7 @@ from kbqa.chain.retrieve import retrieve
 from kbqa.chain.rewrite import Turn, rewrite
 from kbqa.chain.types import Answer, AnswerEvent
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
+from kbqa.llm.cache import backend_lock, shared_models
 from kbqa.text.language import detect_language
 
 if TYPE_CHECKING:
@@ -48,21 +47,6 @@ if TYPE_CHECKING:
 SMALL_MODEL_MAX_NEW_TOKENS = 160
 # The stream's last token: a printed reply ends its line (Answer.text has no trailing newline).
 END_OF_REPLY = "\n"
-
-_locks_guard = threading.Lock()
-_backend_locks: dict[int, threading.Lock] = {}
-
-
-def backend_lock(backend: ChatBackend) -> threading.Lock:
-    """The one lock of `backend` in this process: whoever generates with it holds it, so two
-    requests never run one backend at once (backends keep state across a generation)."""
-    with _locks_guard:
-        lock = _backend_locks.get(id(backend))
-        if lock is None:
-            lock = _backend_locks[id(backend)] = threading.Lock()
-            # Forget the lock with its backend (an id can be reused by a later object).
-            weakref.finalize(backend, _backend_locks.pop, id(backend), None)
-        return lock
 
 
 class SearchableKB(Protocol):
@@ -108,17 +92,14 @@ class Conversation:
         threshold, refusal cut-off, prompts and the model. Assign `conversation.settings` to
         change them between turns; the history stays.
 
-        The model is `llm` when given; else `models.use(settings)` at each turn (a shared
-        cache, as the service passes); else this conversation loads its own on first need and
-        `close()` frees it. `preload` is ignored: background loading is the service's
-        (`kbqa.service.ModelCache.preload`)."""
+        The model is `llm` when given; else `models.use(settings)` at each turn: the service's
+        cache, or the process's `kbqa.llm.cache.shared_models()` when none is given. `preload`
+        is ignored: background loading is the cache's (`ModelCache.preload`)."""
         self.kb = kb
         self._qa_template = qa_template
         self.settings = settings or kb.settings
         self._llm = llm
         self._models = models
-        self._own: ChatBackend | None = None
-        self._own_key: Any = None
         self.turns: list[Turn] = []
         self.answers: list[Answer] = []
 
@@ -136,35 +117,12 @@ class Conversation:
     @contextmanager
     def _using(self) -> Iterator[ChatBackend]:
         """This turn's model, locked for this conversation until the block ends."""
-        if self._llm is None and self._models is not None:
-            with self._models.use(self.settings) as backend:
-                yield backend
+        if self._llm is not None:
+            with backend_lock(self._llm):
+                yield self._llm
             return
-        backend = self._llm or self._own_backend()
-        with backend_lock(backend):
+        with (self._models or shared_models()).use(self.settings) as backend:
             yield backend
-
-    def _own_backend(self) -> ChatBackend:
-        settings = self.settings
-        # Generation settings (max_new_tokens, temperature, top_p) do not change the weights.
-        key = (
-            settings.home,
-            settings.llm.model_dump(exclude={"max_new_tokens", "temperature", "top_p"}),
-        )
-        if self._own is None or self._own_key != key:
-            from kbqa.llm.registry import open_backend
-
-            self.close()
-            self._own = open_backend(settings)
-            self._own_key = key
-        return self._own
-
-    def close(self) -> None:
-        """Free the model this conversation loaded itself (a given or shared one stays)."""
-        own, self._own, self._own_key = self._own, None, None
-        close = getattr(own, "close", None)
-        if callable(close):
-            close()
 
     @property
     def history(self) -> list[Message]:
@@ -403,10 +361,7 @@ def ask(
     conversation = Conversation(kb, llm, settings, models=models, qa_template=qa_template)
     for question_before, answer_before in _pairs(history or []):
         conversation.add_turn(question_before, answer_before)
-    try:
-        return conversation.ask(question)
-    finally:
-        conversation.close()
+    return conversation.ask(question)
 
 
 def _pairs(history: Sequence[Any]) -> list[tuple[str, str]]:

@@ -95,19 +95,9 @@ def run_answers(
     on_item: Callable[[Progress], None] | None = None,
 ) -> Iterator[Prediction]:
     """Full answers: each item is a fresh conversation; every turn is asked, the last is scored.
-    The model is `llm`, else `models`' (the service's cache), else loaded once for the run."""
-    settings = settings or kb.settings
-    own = None
-    if llm is None and models is None:
-        from kbqa.llm.registry import open_backend
-
-        llm = own = open_backend(settings)
-    try:
-        yield from _answers(kb, questions, settings, llm, models, on_item)
-    finally:
-        close = getattr(own, "close", None)
-        if callable(close):
-            close()
+    The model is `llm`, else `models`' (the service's cache), else the process's shared cache
+    (`kbqa.llm.cache.shared_models`): loaded once for the run either way."""
+    yield from _answers(kb, questions, settings or kb.settings, llm, models, on_item)
 
 
 def _answers(

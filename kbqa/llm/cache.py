@@ -1,10 +1,15 @@
 """The one model cache: loaded chat backends, their lifetime and who may use them when.
 
+Every loaded model in kbqa lives in a `ModelCache`: the service layer owns one per `Service` (the
+CLI, the UI and the REST server), and the library's conveniences that have no service
+(`KnowledgeBase.ask`, a `Conversation` given no model, LangChain's `ChatKBQA`) share the process's
+`shared_models()`. `kbqa.llm.registry.load_llm` itself never caches.
+
 Policy:
 - One entry per loaded model (keyed by what changes the loaded weights, not by generation
   settings). At most `max_loaded` entries; the least recently used is evicted first.
 - A backend is used by one request at a time: `use()` holds the backend's lock (the same lock
-  `kbqa.chain.conversation.backend_lock` gives for that backend) while the caller generates.
+  `backend_lock` gives for that backend) while the caller generates.
 - A lease keeps its backend alive: an evicted backend is closed only once its last lease is
   released, never under a request that is using it.
 - One load at a time (two loads at once would hold two models' memory); a second request for a
@@ -12,14 +17,16 @@ Policy:
 - `preload()` loads in a background thread that is not a daemon, so the interpreter waits for it
   at exit instead of aborting under it; `close()` waits for it, then closes every backend.
 
-Heavy imports stay in the loader (`kbqa.llm.registry.open_backend`), so importing this is cheap.
+Heavy imports stay in the loader (`kbqa.llm.registry.load_llm`), so importing this is cheap.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,8 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from kbqa.chain.conversation import backend_lock
-from kbqa.service.errors import ServiceClosed
+from kbqa.errors import ModelCacheClosed
 
 if TYPE_CHECKING:
     from kbqa.llm.base import ChatBackend
@@ -56,11 +62,26 @@ def model_key(settings: Settings) -> tuple[Any, ...]:
 
 
 def _load(settings: Settings) -> ChatBackend:
-    from kbqa.llm.registry import open_backend
+    from kbqa.llm.registry import load_llm
 
-    # Not the registry's cached load_llm: this cache alone decides when a backend closes.
     # Converted copies of the model live under the settings' home (so --home moves them).
-    return open_backend(settings)
+    return load_llm(settings)
+
+
+_locks_guard = threading.Lock()
+_backend_locks: dict[int, threading.Lock] = {}
+
+
+def backend_lock(backend: ChatBackend) -> threading.Lock:
+    """The one lock of `backend` in this process: whoever generates with it holds it, so two
+    requests never run one backend at once (backends keep state across a generation)."""
+    with _locks_guard:
+        lock = _backend_locks.get(id(backend))
+        if lock is None:
+            lock = _backend_locks[id(backend)] = threading.Lock()
+            # Forget the lock with its backend (an id can be reused by a later object).
+            weakref.finalize(backend, _backend_locks.pop, id(backend), None)
+        return lock
 
 
 @dataclass(frozen=True)
@@ -133,7 +154,7 @@ class ModelCache:
         key = model_key(settings)
         with self._lock:
             if self._closed:
-                raise ServiceClosed("the model cache is closed")
+                raise ModelCacheClosed("the model cache is closed")
             entry = self._entries.get(key)
             if entry is None:
                 entry = _Entry(key, settings)
@@ -296,3 +317,18 @@ class ModelCache:
         if callable(close):
             close()
         gc.collect()
+
+
+_shared: ModelCache | None = None
+_shared_guard = threading.Lock()
+
+
+def shared_models() -> ModelCache:
+    """The process's cache for callers without a service of their own (`KnowledgeBase.ask`, a
+    `Conversation` given no model, LangChain's `ChatKBQA`); closed at interpreter exit."""
+    global _shared
+    with _shared_guard:
+        if _shared is None:
+            _shared = ModelCache()
+            atexit.register(_shared.close)
+        return _shared

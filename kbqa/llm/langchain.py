@@ -5,7 +5,9 @@
     llm = ChatKBQA(model="/models/chatglm-6b", quantize="int4")
     llm = ChatKBQA(chat_backend=already_loaded_backend)
 
-Models load lazily through `kbqa.llm.registry.load_llm` (cached), so constructing one is cheap.
+Models load lazily, leased from the process's one model cache (`kbqa.llm.cache.shared_models`), so
+constructing one is cheap and instances of one model share it; a backend runs one generation at a
+time.
 Tool calling and structured output are not offered: the local models kbqa targets do not do them
 reliably.
 """
@@ -30,7 +32,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
-from kbqa.settings import DEFAULT_LLM, LLMSettings
+from kbqa.llm.cache import backend_lock, shared_models
+from kbqa.settings import DEFAULT_LLM, LLMSettings, Settings
 
 
 def _text(content: Any) -> str:
@@ -88,7 +91,7 @@ class ChatKBQA(BaseChatModel):
     chat_backend: ChatBackend | None = Field(default=None, exclude=True)
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    _loaded: ChatBackend | None = PrivateAttr(default=None)
+    _lease: Any = PrivateAttr(default=None)  # kbqa.llm.cache.Lease, held for this object's life
 
     @property
     def _llm_type(self) -> str:
@@ -107,9 +110,7 @@ class ChatKBQA(BaseChatModel):
     def get_backend(self) -> ChatBackend:
         if self.chat_backend is not None:
             return self.chat_backend
-        if self._loaded is None:
-            from kbqa.llm.registry import load_llm
-
+        if self._lease is None:
             settings = LLMSettings(
                 model=self.model,
                 backend=self.backend,
@@ -119,8 +120,8 @@ class ChatKBQA(BaseChatModel):
                 base_url=self.base_url,
                 api_key=self.api_key,
             )
-            self._loaded = load_llm(settings)
-        return self._loaded
+            self._lease = shared_models().lease(Settings(llm=settings))
+        return self._lease.backend
 
     def _config(self, stop: list[str] | None, kwargs: dict[str, Any]) -> GenerationConfig:
         stops = stop if stop is not None else (self.stop or [])
@@ -142,12 +143,13 @@ class ChatKBQA(BaseChatModel):
         chat = to_messages(messages)
         config = self._config(stop, kwargs)
         pieces: list[str] = []
-        for piece in backend.stream(chat, config):
-            pieces.append(piece)
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
+        with backend_lock(backend):
+            for piece in backend.stream(chat, config):
+                pieces.append(piece)
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+                if run_manager:
+                    run_manager.on_llm_new_token(piece, chunk=chunk)
+                yield chunk
         usage = self._usage(backend, chat, "".join(pieces))
         yield ChatGenerationChunk(
             message=AIMessageChunk(
@@ -168,10 +170,11 @@ class ChatKBQA(BaseChatModel):
         backend = self.get_backend()
         chat = to_messages(messages)
         text = ""
-        for piece in backend.stream(chat, self._config(stop, kwargs)):
-            text += piece
-            if run_manager:
-                run_manager.on_llm_new_token(piece)
+        with backend_lock(backend):
+            for piece in backend.stream(chat, self._config(stop, kwargs)):
+                text += piece
+                if run_manager:
+                    run_manager.on_llm_new_token(piece)
         message = AIMessage(
             content=text,
             usage_metadata=self._usage(backend, chat, text),  # type: ignore[arg-type]

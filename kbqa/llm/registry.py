@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -208,30 +206,7 @@ def _backend_from_folder(path: Path) -> str:
     )
 
 
-# -- loading with a cache ---------------------------------------------------------------------------
-
-MAX_LOADED = 2
-_cache: OrderedDict[tuple[Any, ...], ChatBackend] = OrderedDict()
-_lock = threading.RLock()
-
-
-def _cache_key(settings: LLMSettings, options: dict[str, Any]) -> tuple[Any, ...]:
-    model = settings.model
-    path = Path(model).expanduser()
-    if path.exists():
-        model = str(path.resolve())
-    # Generation settings (max_new_tokens, temperature, top_p) do not change the loaded model.
-    return (
-        model,
-        infer_backend(settings),
-        settings.quantize,
-        settings.context_length,
-        settings.threads,
-        settings.trust_remote_code,
-        settings.base_url,
-        settings.api_key,
-        tuple(sorted(options.items())),
-    )
+# -- loading ----------------------------------------------------------------------------------------
 
 
 def _request(
@@ -250,24 +225,14 @@ def _open(settings: LLMSettings, options: dict[str, Any]) -> ChatBackend:
     return BACKENDS[infer_backend(settings)](settings, get_spec(settings.model), options)
 
 
-def open_backend(
-    settings: Settings | LLMSettings | None = None,
-    *,
-    data_dir: Path | None = None,
-    **options: Any,
-) -> ChatBackend:
-    """A newly loaded backend, not cached: for a caller that keeps its own (the service layer).
-    Arguments as for `load_llm`."""
-    return _open(*_request(settings, data_dir, options))
-
-
 def load_llm(
     settings: Settings | LLMSettings | None = None,
     *,
     data_dir: Path | None = None,
     **options: Any,
 ) -> ChatBackend:
-    """Load (or reuse) the chat model `settings` describe. Raises ModelError with a clear message.
+    """Load the chat model `settings` describe, anew each call (the one cache of loaded models is
+    `kbqa.llm.cache.ModelCache`). Raises ModelError with a clear message.
 
     Given the whole `Settings`, converted models are cached under its `home` (so `--home` moves
     them); given only `LLMSettings`, under `data_dir`, else the default home (KBQA_HOME).
@@ -275,37 +240,4 @@ def load_llm(
     ("transformers" or "llamacpp", for GGUF files) and `requantize` (False: run the embedded
     GGUF dequantised instead of its default NF4).
     """
-    settings, options = _request(settings, data_dir, options)
-    key = _cache_key(settings, options)
-    with _lock:  # one load at a time: two UI requests must not load the same model twice
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-        backend = _open(settings, options)
-        _cache[key] = backend
-        while len(_cache) > MAX_LOADED:
-            _, evicted = _cache.popitem(last=False)
-            log.info("unloading %s", evicted.model_name)
-            _release(evicted)
-        return backend
-
-
-def _release(backend: ChatBackend) -> None:
-    close = getattr(backend, "close", None)
-    if callable(close):
-        close()
-    import gc
-
-    gc.collect()
-
-
-def clear_cache() -> None:
-    """Forget every loaded model (tests; a UI 'unload' button)."""
-    with _lock:
-        while _cache:
-            _release(_cache.popitem()[1])
-
-
-def loaded_models() -> list[ChatBackend]:
-    with _lock:
-        return list(_cache.values())
+    return _open(*_request(settings, data_dir, options))

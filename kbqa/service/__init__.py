@@ -12,7 +12,7 @@ UI translates codes). Cheap to import: models, torch and the stores load on firs
 `Service` (service.py): one per process or server.
     .kbs            `KnowledgeBases` registry: names(), exists(), open(name, create=),
                     create(name), delete(name), info(name) -> KBInfo, writing(name) -> Lock.
-    .models         `ModelCache` (models.py).
+    .models         `ModelCache` (kbqa/llm/cache.py).
     .conversation(kb, settings, qa_template=) -> kbqa.chain.conversation.Conversation, with its
                     own settings (k, mode, threshold, cut-off, prompts, model) and the shared
                     model cache; assign `.settings` to change them between turns.
@@ -26,7 +26,7 @@ UI translates codes). Cheap to import: models, torch and the stores load on firs
     .preload(settings) loads a model in the background; .close() waits for it, then closes
                     every model and knowledge base (also `with Service(...)`).
 
-`ModelCache` (models.py): the one cache of loaded chat backends. lease(settings) -> Lease
+`ModelCache` (kbqa/llm/cache.py): the one cache of loaded chat backends. lease(settings) -> Lease
     (keeps the backend from being closed), use(settings) -> context manager holding the
     backend's lock (one request per backend at a time), preload(settings), status() ->
     list[ModelStatus], is_ready(settings), loading(), evict(settings), close(). An
@@ -43,12 +43,14 @@ Access (access.py): is_loopback, parse_auth, check_binding(host, auth) (UnsafeBi
     time).
 
 Errors (errors.py): ServiceError(code, status, params) and its kinds UnsafeBinding,
-    InvalidCredentials, KnowledgeBaseNotFound, KnowledgeBaseExists, ServiceClosed;
+    InvalidCredentials, KnowledgeBaseNotFound, KnowledgeBaseExists (a closed service's model cache
+    raises kbqa.errors.ModelCacheClosed, code "closed");
     error_info(exception) -> ErrorInfo(code, message, status, params, user_error) for any error.
 """
 
 from __future__ import annotations
 
+from kbqa.llm.cache import Lease, ModelCache, ModelStatus, model_key
 from kbqa.service.access import (
     check_bearer,
     check_binding,
@@ -62,13 +64,11 @@ from kbqa.service.errors import (
     InvalidCredentials,
     KnowledgeBaseExists,
     KnowledgeBaseNotFound,
-    ServiceClosed,
     ServiceError,
     UnsafeBinding,
     error_info,
 )
 from kbqa.service.kbs import KBInfo, KnowledgeBases
-from kbqa.service.models import Lease, ModelCache, ModelStatus, model_key
 from kbqa.service.service import FileResult, Service, UploadReport
 from kbqa.service.uploads import Rejection, UploadBatch, accept_uploads, sanitize_filename
 
@@ -85,7 +85,6 @@ __all__ = [
     "ModelStatus",
     "Rejection",
     "Service",
-    "ServiceClosed",
     "ServiceError",
     "UnsafeBinding",
     "UploadBatch",

@@ -12,6 +12,7 @@ from kbqa.errors import (
     KnowledgeBaseError,
     KnowledgeBaseLocked,
     LoaderError,
+    ModelCacheClosed,
     ModelError,
     UnsupportedFormat,
 )
@@ -50,11 +51,6 @@ class KnowledgeBaseExists(ServiceError):
     status = 409
 
 
-class ServiceClosed(ServiceError):
-    code = "closed"
-    status = 503
-
-
 @dataclass(frozen=True)
 class ErrorInfo:
     """An error as data: `code` (stable, for translation and clients), the English `message`,
@@ -74,6 +70,7 @@ _CODES: tuple[tuple[type[BaseException], str, int], ...] = (
     (KnowledgeBaseError, "kb_error", 400),
     (UnsupportedFormat, "unsupported_format", 415),
     (LoaderError, "unreadable_file", 422),
+    (ModelCacheClosed, "closed", 503),  # the service (its model cache) was closed
     (ModelError, "model_error", 400),
     (KBQAError, "error", 400),
 )

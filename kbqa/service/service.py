@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from kbqa.llm.cache import MAX_LOADED, ModelCache
 from kbqa.service.kbs import KnowledgeBases
-from kbqa.service.models import MAX_LOADED, ModelCache
 from kbqa.service.uploads import (
     MIB,
     Upload,

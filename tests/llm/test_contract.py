@@ -12,7 +12,7 @@ import pytest
 from kbqa.chain.budget import Budget, is_small_model
 from kbqa.chain.rewrite import Turn, rewrite
 from kbqa.llm.base import TRUSTED_PARAMETERS, ChatBackend, GenerationConfig, Message
-from kbqa.llm.registry import load_llm, open_backend
+from kbqa.llm.registry import load_llm
 from kbqa.settings import LLMSettings
 
 
@@ -21,8 +21,7 @@ def test_a_big_name_on_tiny_weights_is_declared_small(
 ) -> None:
     folder = tmp_path / "llama-70b"  # what the name says is not what the weights are
     shutil.copytree(tiny_models["llama"], folder)
-    llm = open_backend(LLMSettings(model=str(folder)))  # loaded anew, outside load_llm's cache
-    assert load_llm(LLMSettings(model=str(folder))) is not llm
+    llm = load_llm(LLMSettings(model=str(folder)))
     weights = sum(p.numel() for p in llm.model.parameters())  # type: ignore[attr-defined]
     assert llm.parameters == weights and weights < 1_000_000
     assert not llm.trusts_free_generation

@@ -48,12 +48,20 @@ def test_context_length_comes_from_the_config(tiny_models: dict[str, Path]) -> N
     )
 
 
-def test_load_is_cached_per_settings(tiny_models: dict[str, Path]) -> None:
-    first = load_llm(LLMSettings(model=str(tiny_models["llama"])))
-    again = load_llm(
-        LLMSettings(model=str(tiny_models["llama"]), temperature=0.7, max_new_tokens=9)
+def test_the_model_cache_keeps_one_backend_per_model(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    from kbqa.llm.cache import ModelCache
+    from kbqa.settings import Settings
+
+    model = str(tiny_models["llama"])
+    plain = Settings(home=tmp_path, llm=LLMSettings(model=model))
+    generation = Settings(
+        home=tmp_path, llm=LLMSettings(model=model, temperature=0.7, max_new_tokens=9)
     )
-    assert first is again  # generation settings do not reload the model
+    with ModelCache() as cache, cache.lease(plain) as first, cache.lease(generation) as again:
+        assert first is again  # generation settings do not reload the model
+    assert load_llm(LLMSettings(model=model)) is not first  # load_llm itself never caches
 
 
 def test_file_template_used_when_tokenizer_has_none(tiny_models: dict[str, Path]) -> None:
