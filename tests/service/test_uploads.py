@@ -36,10 +36,12 @@ def test_rejections_are_codes_with_parameters(tmp_path: Path) -> None:
     )
 
     assert batch.accepted == [dest / "手册.pdf"]
+    assert (dest / "手册.pdf").read_bytes() == good.read_bytes()
     by_name = {r.name: r for r in batch.rejected}
     assert by_name["fake.pdf"].code == "wrong_content"
     assert by_name["fake.pdf"].message == "content is not a .pdf file"
     assert by_name["notes.txt"].code == "binary_text"
+    assert by_name["notes.txt"].message == "binary content in a text file"
     assert by_name["run.exe"].code == "unsupported_type"
     assert by_name["run.exe"].params["extension"] == ".exe"
     assert ".pdf" in by_name["run.exe"].params["allowed"]
@@ -48,6 +50,7 @@ def test_rejections_are_codes_with_parameters(tmp_path: Path) -> None:
     assert by_name["big.md"].params["limit_mb"] == 1
     assert by_name["big.md"].message.startswith("too large (2.0 MB; the limit is 1 MB)")
     assert by_name["empty.md"].code == "empty"
+    assert by_name["empty.md"].message == "empty file"
     assert sorted(p.name for p in dest.iterdir()) == ["手册.pdf"]
 
 
