@@ -21,7 +21,7 @@ from kbqa.errors import ModelError
 from kbqa.llm.base import Message
 from kbqa.llm.catalog import ModelSpec
 from kbqa.llm.chat_format import load_template, normalise
-from kbqa.llm.checkpoint import ChatSetup, Family, load_checkpoint, load_transformers
+from kbqa.llm.checkpoint import ChatSetup, Family, load_checkpoint
 from kbqa.llm.hf import (
     Source,
     TransformersBackend,
@@ -162,7 +162,7 @@ def load_chatglm(
         "source": source,
     }
     if not auto_map and model_type in ("glm", "glm4"):
-        return load_transformers(model, "glm", **options)
+        return load_checkpoint(model, Family("glm"), **options)
     if not auto_map:
         raise ModelError(
             f"{source.ref} is not a ChatGLM checkpoint: its config.json has no auto_map pointing to "

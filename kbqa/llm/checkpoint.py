@@ -278,29 +278,3 @@ def _load_weights(
         return bitsandbytes(saved=False)
     network = load()
     return _Weights(network, count_parameters(network), "none", [])
-
-
-def load_transformers(
-    model: str,
-    backend: str,
-    *,
-    spec: ModelSpec | None = None,
-    quantize: str = "none",
-    context_length: int | None = None,
-    threads: int | None = None,
-    dtype: str | None = None,
-    source: Source | None = None,
-    prequantized: str | None = None,
-) -> TransformersBackend:
-    """A llama/bloom/glm checkpoint (folder or hub name), or a converted GGUF ("gguf")."""
-    return load_checkpoint(
-        model,
-        Family(backend),
-        spec=spec,
-        quantize=quantize,
-        context_length=context_length,
-        threads=threads,
-        dtype=dtype,
-        source=source,
-        prequantized=prequantized,
-    )

@@ -251,7 +251,7 @@ def load_gguf(
             f"{path.name} is a '{info.architecture}' model, which transformers' GGUF loader does not read{hint}"
         )
     folder = converted_folder(info, data_dir)
-    from kbqa.llm.checkpoint import load_transformers
+    from kbqa.llm.checkpoint import Family, load_checkpoint
     from kbqa.llm.hf import Source, check_quantization, int4_kernel, pick_device, pick_dtype
 
     notes: list[str] = []
@@ -269,9 +269,9 @@ def load_gguf(
         check_quantization(quantize, device)
         folder = quantized_folder(folder, quantize, pick_dtype(device, dtype, quantize))
         prequantized = quantize
-    backend = load_transformers(
+    backend = load_checkpoint(
         model_name,
-        "gguf",
+        Family("gguf"),
         spec=spec,
         quantize=quantize,
         context_length=context_length or info.context_length,

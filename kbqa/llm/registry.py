@@ -32,11 +32,11 @@ Loader = Callable[[LLMSettings, ModelSpec | None, dict[str, Any]], ChatBackend]
 
 def _load_hf(backend: str) -> Loader:
     def load(settings: LLMSettings, spec: ModelSpec | None, options: dict[str, Any]) -> ChatBackend:
-        from kbqa.llm.checkpoint import load_transformers
+        from kbqa.llm.checkpoint import Family, load_checkpoint
 
-        return load_transformers(
+        return load_checkpoint(
             settings.model,
-            backend,
+            Family(backend),
             spec=spec,
             quantize=settings.quantize,
             context_length=settings.context_length,
