@@ -227,11 +227,17 @@ class KnowledgeBase:
         sources: Sequence[str] | None = None,
         mode: str | None = None,
         expand: int | None = None,
+        rerank: str | None = None,
     ) -> list[Hit]:
-        """Best chunks for `query`, best first; `Hit.score` is the cosine similarity in [0, 1]."""
+        """Best chunks for `query`, best first; `Hit.score` is the cosine similarity in [0, 1].
+
+        `rerank` names the second stage ("none" for the fused order; default: the settings')."""
+        from kbqa.chain.rerank import load_reranker
         from kbqa.retrieval.hybrid import HybridSearcher, SearchRequest
 
         retrieval = self.settings.retrieval
+        if rerank is not None and rerank != retrieval.rerank:
+            retrieval = retrieval.model_copy(update={"rerank": rerank})
         if self._searcher is None:
             self._searcher = HybridSearcher(self.store, self.embedder)
         return self._searcher.run(
@@ -242,6 +248,8 @@ class KnowledgeBase:
                 threshold=retrieval.threshold if threshold is None else threshold,
                 sources=list(sources) if sources else None,
                 expand=retrieval.expand if expand is None else expand,
+                reranker=load_reranker(retrieval),
+                rerank_candidates=retrieval.rerank_candidates,
             )
         )
 

@@ -32,8 +32,9 @@ class EmbedderSettings(_Section):
     # A sentence-transformers model name or folder, or one of the bundled names
     # ("all-MiniLM-L6-v2", "multilingual-e5-small").
     name: str = DEFAULT_EMBEDDER
-    # bf16 autocast on CPU: ~1.7x faster encoding at cosine 0.9999 to fp32 (docs/benchmarks.md).
-    precision: Literal["fp32", "bf16"] = "bf16"
+    # "auto": bf16 where the CPU has native bf16 (AVX512_BF16/AMX: ~1.7x faster than fp32 at
+    # cosine 0.9999), else fp32 (emulated bf16 is ~8x slower); docs/benchmarks.md.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     batch_size: int = Field(32, ge=1)
     device: str = "cpu"
 
@@ -53,6 +54,13 @@ class RetrievalSettings(_Section):
     threshold: float = Field(0.0, ge=0.0, le=1.0)
     # Add this many neighbouring chunks on each side of a hit (same document) to its text.
     expand: int = Field(0, ge=0, le=5)
+    # The second stage over the best `rerank_candidates` fused hits (kbqa/chain/rerank/):
+    # "terms" (the default, no model), "cross-encoder" (a sentence-transformers CrossEncoder
+    # named by `rerank_model`, e.g. BAAI/bge-reranker-v2-m3 or maidalun1020/bce-reranker-base_v1)
+    # or "none".
+    rerank: str = "terms"
+    rerank_model: str | None = None
+    rerank_candidates: int = Field(30, ge=1, le=200)
 
 
 class LLMSettings(_Section):

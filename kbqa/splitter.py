@@ -248,6 +248,10 @@ class ChineseAwareSplitter:
                 total += counts[end]
                 end += 1
             end = max(end, fresh + 1)
+            # A chunk never ends on a label (a heading, an option's name): it names what follows,
+            # so it opens the next chunk with its description (man pages, definition lists).
+            while end < len(units) and end - 1 > fresh and _is_label(texts[end - 1]):
+                end -= 1
             if verify_each:
                 # Sentence counts do not always add up exactly (subword merges at the joins).
                 while self.count_tokens("".join(texts[start:end]).strip()) > size:
@@ -269,6 +273,15 @@ class ChineseAwareSplitter:
                 next_start -= 1
             start, fresh = next_start, end
         return chunks
+
+
+_SENTENCE_MARK = re.compile(r"[。！？!?:：，,；;]|\.(?:\s|$)")
+
+
+def _is_label(unit: str) -> bool:
+    """A heading or an option's name on its own line: short, without sentence punctuation."""
+    text = unit.strip()
+    return bool(text) and len(text) <= 60 and not _SENTENCE_MARK.search(text)
 
 
 def _cut_after(text: str, pattern: re.Pattern[str]) -> list[str]:

@@ -271,3 +271,20 @@ def test_ascii_periods_in_chinese_text_split_in_linear_time() -> None:
         "Next one. ",
         "J. Smith wrote it.",
     ]
+
+
+def test_a_chunk_never_ends_on_an_option_name():
+    """An option's name opens the chunk that holds its description (man pages)."""
+    from kbqa.splitter import ChineseAwareSplitter
+
+    entries = [
+        f"    Option{i}=\n        Sets the value number {i} of the service." for i in range(40)
+    ]
+    text = "\n\n".join(entries)
+    chunks = ChineseAwareSplitter(chunk_size=40, chunk_overlap=0).split_text(text)
+    assert len(chunks) > 3
+    for chunk in chunks[:-1]:
+        assert not chunk.rstrip().splitlines()[-1].strip().endswith("=")
+    for i in range(40):
+        holder = next(c for c in chunks if f"value number {i} " in c)
+        assert f"Option{i}=" in holder

@@ -157,6 +157,11 @@ def open_citation(service: Service, session: Session, number: int) -> CitationVi
     header += f" · {t(lang, 'score', score=citation.score)}"
     quoted = "\n".join(f"> {_md_escape(line)}" for line in citation.text.splitlines() if line)
     passage_md = f"{header}\n\n{quoted}"
+    if citation.quote:
+        # The reply quotes one passage of the chunk: that is what is shown first and marked.
+        label = t(lang, "quoted")
+        passage_md = f"{header}\n\n**{label}:** {_md_escape(citation.quote)}\n\n{quoted}"
+    marked = citation.quote or citation.text
     if not citation.source.lower().endswith(".pdf") or not citation.page:
         return CitationView(passage_md, None, t(lang, "no_image_format"))
     original = service.find_original(citation.path, citation.source, kb=session.kb_name)
@@ -165,7 +170,7 @@ def open_citation(service: Service, session: Session, number: int) -> CitationVi
     from kbqa.ui.pages import render_page
 
     try:
-        view = render_page(original, citation.page, citation.text)
+        view = render_page(original, citation.page, marked)
     except Exception as error:  # a damaged or replaced file: say so, keep the passage
         return CitationView(passage_md, None, t(lang, "no_image_error", error=error))
     note = t(lang, "page_long", page=view.page, count=view.page_count) + " · "

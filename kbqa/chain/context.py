@@ -77,7 +77,8 @@ def sentence_scores(
     - Names in the question ("A 线", "LLaMA-7B", "cache.max_entries", "Vicuna") identify the
       sentence as a whole ("A 线", not "线"): they count like a word as rare (unless they are the
       topic of every chunk).
-    - A heading inside the text ("一、停水通知") passes its score to the sentence after it.
+    - A heading inside the text ("一、停水通知", an option's name) passes its score to the
+      sentences under it, up to the next heading.
     - A sentence that only restates the question ("本地存储引擎。") counts half: it holds no answer.
     - A line repeated in several chunks (a running header) counts a fifth.
     """
@@ -137,15 +138,18 @@ def sentence_scores(
             matched.append(found)
             factors.append(factor)
         rows = []
+        label: int | None = None  # the inline heading or option name the sentence is under
         for i, sentence in enumerate(group):
             score = sum(matched[i].values()) * factors[i]
             if is_fragment(sentence):
                 score *= 0.5  # a heading names the topic but holds no answer
-            elif i > 0 and is_fragment(group[i - 1]) and group[i - 1].lower() not in topic_text:
-                # An inline heading ("一、停水通知") names the topic of the sentence after it: what
-                # it matched and that sentence lacks ("停水") counts for the sentence.
-                extra = {k: w for k, w in matched[i - 1].items() if k not in matched[i]}
-                score += sum(extra.values()) * factors[i - 1]
+                label = i if sentence.lower() not in topic_text else None
+            elif label is not None:
+                # An inline heading ("一、停水通知") or an option's name ("InhibitorsMax=") names
+                # the topic of the sentences under it, up to the next one: what it matched and a
+                # sentence lacks ("停水") counts for the sentence.
+                extra = {k: w for k, w in matched[label].items() if k not in matched[i]}
+                score += sum(extra.values()) * factors[label]
             rows.append((sentence, score))
         scored.append(rows)
     return scored

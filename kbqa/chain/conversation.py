@@ -17,16 +17,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kbqa.chain.budget import Budget, build_prompt, is_small_model
-from kbqa.chain.citations import attribute, cited_numbers, iter_with_markers, make_citations
+from kbqa.chain.budget import Budget, Prompt, build_prompt, is_small_model
+from kbqa.chain.citations import (
+    attribute,
+    cited_numbers,
+    clean_markers,
+    iter_with_markers,
+    make_citations,
+)
+from kbqa.chain.extract import Passage, answer_passage
 from kbqa.chain.guard import (
-    best_sentence,
     check_reply,
-    guard_note,
+    is_looping,
     mismatched_numbers,
+    overlap_units,
     stop_on_repeat,
 )
 from kbqa.chain.prompts import PromptSet
@@ -36,7 +44,7 @@ from kbqa.chain.rewrite import Turn, rewrite
 from kbqa.chain.types import Answer, AnswerEvent
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
 from kbqa.llm.cache import backend_lock, shared_models
-from kbqa.text.language import detect_language
+from kbqa.text.language import Language, detect_language
 
 if TYPE_CHECKING:
     from kbqa.settings import Settings
@@ -45,6 +53,8 @@ if TYPE_CHECKING:
 # Small models ramble past the answer; their replies are capped (the settings' value still applies
 # when lower). 160 tokens is about 3 English sentences or 80-100 Chinese characters.
 SMALL_MODEL_MAX_NEW_TOKENS = 160
+# A quote longer than this is cut (a PDF paragraph that the sentence splitter could not cut).
+MAX_QUOTE_CHARS = 500
 # The stream's last token: a printed reply ends its line (Answer.text has no trailing newline).
 END_OF_REPLY = "\n"
 
@@ -280,42 +290,22 @@ class Conversation:
             # A small model's first paragraph is its answer; what follows is drift.
             stop=("\n\n",) if small else (),
         )
-        count = len(prompt.items)
-        generated = llm.stream(prompt.messages, config)
-        pieces: Iterator[str] = generated
+        answer.timings = timings
         if small:
-
-            def keep_going(text: str) -> bool:
-                # A reply may open by restating the question: only what is wrong stops it early.
-                check = check_reply(text, rewritten.question, prompt.items, language)
-                return not (check.unsupported_numbers or check.off_context or check.wrong_language)
-
-            pieces = stop_on_repeat(pieces, keep_going=keep_going)
+            passage = answer_passage(focus_on, prompt.items, rewritten.subject)
+            if passage is not None:
+                yield from self._source_first(answer, passage, llm, prompt, config, started)
+                return
+        count = len(prompt.items)
         reply: list[str] = []
-        try:
-            for text in iter_with_markers(pieces, count):
-                if not reply:
-                    timings["first_token"] = time.perf_counter() - started
-                reply.append(text)
-                yield AnswerEvent("token", text=text)
-        finally:
-            # Stops the backend's generation thread when a check ended the reply early, or when
-            # the caller stopped reading.
-            close = getattr(generated, "close", None)
-            if close:
-                close()
+        for text in self._generate(llm, prompt, config, rewritten.question, small, language):
+            if not reply:
+                timings["first_token"] = time.perf_counter() - started
+            reply.append(text)
+            yield AnswerEvent("token", text=text)
         model_text = "".join(reply)
         tail = ""
-        if small:
-            check = check_reply(model_text, rewritten.question, prompt.items, language)
-            quote = best_sentence(focus_on, prompt.items, rewritten.subject)
-            if quote is not None:
-                check.mismatched_numbers = mismatched_numbers(
-                    model_text, rewritten.question, quote[0]
-                )
-            tail = guard_note(check, quote, language)
-            answer.note = tail
-        if not tail and not cited_numbers(model_text, count):
+        if not cited_numbers(model_text, count):
             # The model cited nothing: cite the chunk its words come from, if that is clear.
             number = attribute(model_text, [item.text for item in prompt.items])
             if number:
@@ -327,6 +317,80 @@ class Conversation:
         answer.text = (model_text + tail).strip()
         answer.cited = cited_numbers(answer.text, count)
         timings.setdefault("first_token", time.perf_counter() - started)
+        timings["total"] = time.perf_counter() - started
+        answer.timings = timings
+        self._remember(answer)
+        yield AnswerEvent("done", answer=answer)
+
+    def _generate(
+        self,
+        llm: ChatBackend,
+        prompt: Prompt,
+        config: GenerationConfig,
+        question: str,
+        small: bool,
+        language: Language,
+    ) -> Iterator[str]:
+        """The model's reply as it streams, citation markers kept honest; a small model's is
+        cut at its first repeated or failing sentence."""
+        generated = llm.stream(prompt.messages, config)
+        pieces: Iterator[str] = generated
+        if small:
+
+            def keep_going(text: str) -> bool:
+                # A reply may open by restating the question: only what is wrong stops it early.
+                check = check_reply(text, question, prompt.items, language)
+                return not (check.unsupported_numbers or check.off_context or check.wrong_language)
+
+            pieces = stop_on_repeat(pieces, keep_going=keep_going)
+        try:
+            yield from iter_with_markers(pieces, len(prompt.items))
+        finally:
+            # Stops the backend's generation thread when a check ended the reply early, or when
+            # the caller stopped reading.
+            close = getattr(generated, "close", None)
+            if close:
+                close()
+
+    def _source_first(
+        self,
+        answer: Answer,
+        passage: Passage,
+        llm: ChatBackend,
+        prompt: Prompt,
+        config: GenerationConfig,
+        started: float,
+    ) -> Iterator[AnswerEvent]:
+        """A small model's reply: the passage that answers, cited, first; then the model's own
+        words only when they pass every grounding check against that passage (never streamed
+        before they are checked, so no later note has to contradict them)."""
+        timings = answer.timings
+        language = answer.language
+        quote = passage.text if not passage.label else f"{passage.label} — {passage.text}"
+        if len(quote) > MAX_QUOTE_CHARS:
+            quote = quote[: MAX_QUOTE_CHARS - 1].rstrip() + "…"
+        opening = self.prompts.quote(language, quote, passage.number)
+        timings["first_token"] = time.perf_counter() - started
+        yield AnswerEvent("token", text=opening)
+        answer.citations = [
+            replace(c, quote=passage.text, span=passage.span) if c.number == passage.number else c
+            for c in answer.citations
+        ]
+        question = answer.resolved or answer.question
+        model_text = "".join(self._generate(llm, prompt, config, question, True, language))
+        answer.model_text = model_text
+        check = check_reply(model_text, question, prompt.items, language)
+        check.mismatched_numbers = mismatched_numbers(model_text, question, passage.text)
+        words = clean_markers(model_text, len(prompt.items)).strip()
+        adds = bool(overlap_units(words) - overlap_units(quote) - overlap_units(question))
+        extra = f"\n\n{words}" if check.ok and adds and not is_looping(words) else ""
+        if extra:
+            yield AnswerEvent("token", text=extra)
+        else:
+            answer.note = check.summary() or "the model's words add nothing to the quote"
+        yield AnswerEvent("token", text=END_OF_REPLY)
+        answer.text = (opening + extra).strip()
+        answer.cited = cited_numbers(answer.text, len(prompt.items))
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         self._remember(answer)

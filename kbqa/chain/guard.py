@@ -6,9 +6,8 @@ does not trust their free generation (`ChatBackend.trusts_free_generation`, from
   below (what follows a wrong sentence from a 135M model is rarely better, and costs seconds).
 - Grounding: a number in the reply that is in neither the quoted context nor the question was made
   up (SmolLM2-135M does this). Wrong language, an empty reply, or one sharing no words with the
-  context are failures too. The reply already streamed stays as it is (the reader saw it), and a
-  note follows that names the problem and quotes the source sentence that best answers the question,
-  with its citation. Nothing is hidden, and the user gets the document's own words.
+  context are failures too. Such a model's reply opens with the passage that answers
+  (extract.py); its own words follow only when they pass these checks (conversation.py).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from kbqa.chain.context import ContextItem, is_fragment, sentence_scores
+from kbqa.chain.context import ContextItem
 from kbqa.chain.terms import char_ngrams, numbers
 from kbqa.text.language import Language, detect_language
 
@@ -25,7 +24,7 @@ from kbqa.text.language import Language, detect_language
 _LOOP = re.compile(r"(.{1,24}?)\1{2,}$", re.DOTALL)
 
 
-def _looping(text: str) -> bool:
+def is_looping(text: str) -> bool:
     """Whether `text` ends in a run repeated over and over: a run of 2-24 characters three times
     or more ("，我们可以使用上述文章来看" x3), or one character eight times ("；；；；；；；；").
     Digits never count ("1000000" is a number)."""
@@ -96,7 +95,7 @@ def stop_on_repeat(
                 if not keep_going("".join(shown + out)):
                     stop = True
                     break
-            elif _looping(current):
+            elif is_looping(current):
                 # A short run repeated over and over within one sentence ("猿猫猿猫猿猫..."): stop.
                 stop = True
                 break
@@ -126,6 +125,23 @@ class Check:
     empty: bool = False  # nothing, or only the question repeated back
     off_context: bool = False  # most of what it adds to the question is not in the context
 
+    def summary(self) -> str:
+        """What failed, in a few words ("" when nothing did)."""
+        failed = []
+        if self.unsupported_numbers:
+            failed.append(f"numbers not in the sources: {', '.join(self.unsupported_numbers)}")
+        if self.mismatched_numbers:
+            failed.append(
+                f"numbers not in the quoted passage: {', '.join(self.mismatched_numbers)}"
+            )
+        if self.wrong_language:
+            failed.append("wrong language")
+        if self.empty:
+            failed.append("empty or the question repeated")
+        if self.off_context:
+            failed.append("mostly words not in the sources")
+        return "; ".join(failed)
+
     @property
     def ok(self) -> bool:
         return not (
@@ -137,7 +153,7 @@ class Check:
         )
 
 
-def _units(text: str) -> set[str]:
+def overlap_units(text: str) -> set[str]:
     """Chinese character bigrams and Latin words: what "saying the same thing" is measured in."""
     return {g for g in char_ngrams(text) if len(g) > 1 or g.isdigit()}
 
@@ -153,12 +169,12 @@ def check_reply(reply: str, question: str, items: list[ContextItem], language: L
     claims = numbers(body)
     check = Check()
     check.unsupported_numbers = sorted({n for n in claims if n not in known}, key=claims.index)
-    added = _units(body) - _units(question)
+    added = overlap_units(body) - overlap_units(question)
     check.empty = not added
     if body.strip():
         check.wrong_language = detect_language(body) != language
     if added:
-        support = len(added & _units(context)) / len(added)
+        support = len(added & overlap_units(context)) / len(added)
         check.off_context = support < MIN_SUPPORT
     return check
 
@@ -172,59 +188,3 @@ def mismatched_numbers(reply: str, question: str, evidence: str) -> list[str]:
     if not wanted or not claims or wanted & set(claims):
         return []
     return list(dict.fromkeys(claims))
-
-
-def best_sentence(
-    query: str, items: list[ContextItem], subject: str = ""
-) -> tuple[str, int] | None:
-    """The context sentence that best matches the query, with its chunk's number."""
-    if not items:
-        return None
-    # The whole chunks, not just the sentences the model saw: a quote may come from any of them.
-    headings = [item.hit.heading for item in items]
-    scored = sentence_scores(query, [item.hit.text for item in items], headings, subject)
-    query_units = _units(query)
-    best: tuple[float, int, str] | None = None
-    for rank, sentences in enumerate(scored):
-        for text, score in sentences:
-            # Among sentences matching the same terms, the one the query covers most wins: "具有 62
-            # 亿参数" over a long sentence that mentions "参数微调" in passing.
-            if is_fragment(text):
-                continue  # a heading is never the answer
-            units = _units(text)
-            density = len(units & query_units) / len(units) if units else 0.0
-            value = score + 0.25 * density  # density only breaks near-ties
-            # Ties go to the better-ranked chunk.
-            if best is None or value > best[0] or (value == best[0] and rank < best[1]):
-                best = (value, rank, text)
-    if best is None:
-        return None
-    return best[2].strip(), items[best[1]].number
-
-
-def guard_note(check: Check, quote: tuple[str, int] | None, language: Language) -> str:
-    """The note appended to a reply that failed `check` ("" when it passed), quoting `quote`
-    (the best sentence and its chunk's number, from `best_sentence`)."""
-    if check.ok or quote is None:
-        return ""
-    sentence, number = quote
-    if language == "zh":
-        if check.unsupported_numbers:
-            head = f"（注意：回答中的 {'、'.join(check.unsupported_numbers)} 在资料中找不到。"
-        elif check.mismatched_numbers:
-            head = (
-                f"（注意：回答中的 {'、'.join(check.mismatched_numbers)} 与最相关的资料原文不符。"
-            )
-        else:
-            head = "（"
-        return f"\n\n{head}资料原文：“{sentence}” [{number}]）"
-    if check.unsupported_numbers:
-        head = f"(Note: {', '.join(check.unsupported_numbers)} does not appear in the sources. "
-    elif check.mismatched_numbers:
-        head = (
-            f"(Note: {', '.join(check.mismatched_numbers)} is not what the most relevant "
-            "source sentence says. "
-        )
-    else:
-        head = "("
-    return f'\n\n{head}The source says: "{sentence}" [{number}])'

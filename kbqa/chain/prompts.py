@@ -2,10 +2,11 @@
 
 Names: `qa.{zh,en}.txt` (answer from the knowledge base), `refusal.{zh,en}.txt` (the reply when
 nothing relevant is found; sent as is, never to the model), `rewrite.{zh,en}.txt` (turn a
-follow-up into a standalone question).
+follow-up into a standalone question), `quote.{zh,en}.txt` (how a reply built from the source
+opens, for models too small for free generation: `{quote}` is the passage, `{number}` its [n]).
 
-A template is plain text with the placeholders `{context}`, `{question}` and `{history}`; only these
-are replaced, so other braces in a user's file are kept. An optional line `[system]` starts the
+A template is plain text with the placeholders `{context}`, `{question}`, `{history}`, `{quote}`
+and `{number}`; only these are replaced, so other braces in a user's file are kept. An optional line `[system]` starts the
 system message and a line `[user]` the user message; without them the whole file is the user
 message.
 
@@ -25,7 +26,7 @@ from kbqa.llm.base import Message
 from kbqa.resources import ResourceNotFound, prompts_dir
 from kbqa.text.language import Language
 
-_PLACEHOLDER = re.compile(r"\{(context|question|history)\}")
+_PLACEHOLDER = re.compile(r"\{(context|question|history|quote|number)\}")
 _SECTION = re.compile(r"^\[(system|user)\][ \t]*$", re.MULTILINE)
 
 
@@ -130,3 +131,8 @@ class PromptSet:
 
     def rewrite(self, language: Language) -> Template:
         return self.get("rewrite", language)
+
+    def quote(self, language: Language, quote: str, number: int) -> str:
+        """The opening of a reply built from the source (see conversation.py)."""
+        template = self.get("quote", language)
+        return template.render(quote=quote, number=str(number))[-1]["content"]

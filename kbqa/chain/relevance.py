@@ -4,9 +4,11 @@ Two tests, both cheap:
 
 1. The cut-off, `settings.chain.min_similarity`: the best hit's cosine similarity to the query
    must reach it. This catches questions about nothing in the knowledge base.
-2. Names: every name the question hinges on (an identifier with a digit, dot, underscore or inner
-   capital: "GPT-4", "INT2", "auth.password_max_age", "LLaMA 2", "OG-900"; a line letter such as
-   "C 线") must occur in some retrieved passage. Embedders score "How many parameters does GPT-4
+2. Names: every name the question hinges on (an identifier with a digit, dot, underscore, hyphen
+   or inner capital: "GPT-4", "INT2", "auth.password_max_age", "LLaMA 2", "attempts-max",
+   "ReadKMsg"; an option with its value, "status=progress"; a line letter such as "C 线") must
+   occur in some retrieved passage. Near misses (a question on a manual's topic asking for an
+   option the manual does not have) hinge on exactly such a name. Embedders score "How many parameters does GPT-4
    have?" as close to the LLaMA page as a real LLaMA question (cosine 0.82-0.90 for e5-small), so
    the cut-off alone cannot tell "nearby topic" from "answer present"; an exact name that appears
    nowhere can. No number to tune here.
@@ -31,6 +33,8 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*")
 _NAME_NUMBER = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)\s+(\d+(?:\.\d+)?)\b(?![.\d%])")
 # A single capital letter naming a line, grade or zone in Chinese text: "C 线", "B 区".
 _LETTER_CJK = re.compile(rf"(?<![A-Za-z0-9])([A-Z])\s*([{HAN}])")
+# An option with its value ("status=progress"): the pair is what the question hinges on.
+_SETTING = re.compile(r"(?<![\w-])[A-Za-z][\w-]*=[\w-]+")
 _SEPARATORS = re.compile(r"[\s\-_/]+")
 
 
@@ -45,8 +49,10 @@ def names(question: str) -> list[str]:
     for match in _NAME.finditer(question):
         name = match.group(0)
         inner_capital = any(c.isupper() for c in name[1:])
-        if any(c.isdigit() for c in name) or any(c in "._" for c in name) or inner_capital:
+        if any(c.isdigit() for c in name) or any(c in "._-" for c in name) or inner_capital:
             found.append(name)
+    for match in _SETTING.finditer(question):
+        found.append(match.group(0))
     for match in _NAME_NUMBER.finditer(question):
         found.append(f"{match.group(1)} {match.group(2)}")
     for match in _LETTER_CJK.finditer(question):

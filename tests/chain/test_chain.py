@@ -102,3 +102,27 @@ def test_ask_with_history_pairs(sample_kb, llm, chain_settings):
     )
     assert "LLaMA-7B" in answer.query
     assert any("32 transformer layers" in hit.text for hit in answer.hits[:5])
+
+
+def test_small_model_reply_opens_with_the_cited_source_passage(conversation):
+    """SmolLM2-135M is declared too small for free generation: its reply opens with the passage
+    that answers, cited, and the citation says which passage of the chunk that is."""
+    assert not conversation_llm_trusted(conversation)
+    answer = conversation.ask("ChatGLM-6B 有多少参数？")
+    first_sentence = answer.text.split("。")[0]
+    assert answer.text.startswith("据资料 [") and "62" in first_sentence
+    quoted = [c for c in answer.citations if c.quote]
+    assert len(quoted) == 1 and "62" in quoted[0].quote
+    start, end = quoted[0].span
+    assert "62" in quoted[0].text[start:end]
+    # The model's own words come after the quote only if they passed the checks; else the
+    # reason is kept in the note and nothing follows the quote.
+    assert answer.model_text
+    if "\n\n" in answer.text:
+        assert not answer.note
+    else:
+        assert answer.note
+
+
+def conversation_llm_trusted(conversation) -> bool:
+    return conversation._llm.trusts_free_generation

@@ -30,3 +30,19 @@ def test_judge_uses_the_one_cut_off():
     assert not low.relevant and "below the cut-off" in low.reason
     assert not judge("GPT-4 有多少参数？", hits, 0.80).relevant
     assert not judge("anything", [], 0.0).relevant
+
+
+def test_near_miss_options_are_names_the_passages_must_hold():
+    from kbqa.chain.relevance import missing_names, names
+
+    passage = (
+        "attempts:n Sets the number of times the resolver will send a query. "
+        "dd status=none suppresses everything but error messages."
+    )
+    assert "attempts-max" in names("What is the default of the option attempts-max?")
+    assert missing_names("What is the default of the option attempts-max?", [passage]) == [
+        "attempts-max"
+    ]
+    assert missing_names("dd 用 status=progress 能看到进度吗？", [passage]) == ["status=progress"]
+    # the same kinds of name, present: nothing is missing
+    assert missing_names("dd 的 status=none 做什么？", [passage]) == []

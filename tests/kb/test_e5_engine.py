@@ -126,3 +126,12 @@ def test_chinese_query_ranks_its_passage_first(engine: str, request: pytest.Fixt
 def test_precision_is_checked() -> None:
     with pytest.raises(ValueError):
         E5TorchEngine(precision="fp16")
+
+
+def test_auto_precision_follows_the_cpu():
+    """'auto' is bf16 only where the CPU multiplies bf16 in hardware (emulated bf16 is ~8x
+    slower than fp32 on AVX2-only CPUs); explicit choices pass through."""
+    from kbqa.embedders.base import native_bf16, resolve_precision
+
+    assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"

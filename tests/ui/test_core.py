@@ -59,6 +59,18 @@ def test_upload_search_cite_and_delete(kbqa_home: Path, tmp_path: Path) -> None:
     assert view is not None and view.page is not None
     assert view.page.marked and view.page.coverage == 1.0
     assert "page 2 of 3" in view.note
+    whole = view.page.boxes
+
+    # A reply that quotes one passage of the chunk: that passage is what is marked.
+    quote = "feeds on spiders."
+    session.citations = [
+        Citation(1, "野外指南 guide.pdf", 2, PAGES[1], 0.9, path="野外指南 guide.pdf", quote=quote)
+    ]
+    view = open_citation(service, session, 1)
+    assert view is not None and view.page is not None and view.page.marked
+    assert "Quoted in the reply:** feeds on spiders." in view.passage_md
+    width = lambda boxes: sum(box[2] - box[0] for box in boxes)  # noqa: E731
+    assert width(view.page.boxes) < width(whole) / 2
 
     assert delete_file(service, session, "野外指南 guide.pdf") == 3
     assert file_rows(service, "default") == []

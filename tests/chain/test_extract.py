@@ -1,0 +1,74 @@
+"""The passage a source-first reply quotes: the answering line with its option name, or a list
+with the sentence that introduces it, and where it lies in the chunk."""
+
+from kbqa.chain.context import ContextItem
+from kbqa.chain.extract import answer_passage, locate
+from kbqa.types import Hit
+
+# Laid out as kbqa's man-page text is (eval/real/mantext.py): tag flush with the list, its
+# description indented under it.
+LOGIND = """选项
+
+    下面的所有选项都位于 "[Login]" 小节：
+
+    NAutoVTs=
+        必须设为一个正整数， 表示默认最多可以自动启动多少个虚拟终端。 默认值是 6 。
+
+    InhibitorsMax=
+        控制最多允许同时存在多少个 inhibitor 锁。 默认值是 8192 。
+
+    HoldoffTimeoutSec=
+        在系统启动或者唤醒之后，忽略休眠键的时长。 默认值是 30 秒。
+"""
+
+BLACK = """## Exit codes
+
+Black returns the following exit codes:
+
+- 0 nothing would change
+- 1 files would be reformatted
+- 123 an internal error occurred
+
+## Other
+
+Black reads pyproject.toml for its settings.
+"""
+
+
+def items(*texts: str) -> list[ContextItem]:
+    hits = [
+        Hit(text=text, source=f"doc{i}.txt", page=None, score=0.9) for i, text in enumerate(texts)
+    ]
+    return [ContextItem(number=i, hit=hit, text=hit.text) for i, hit in enumerate(hits, start=1)]
+
+
+def test_option_description_is_quoted_with_its_option_name():
+    passage = answer_passage("InhibitorsMax 的默认值是多少？", items(LOGIND))
+    assert passage is not None
+    assert passage.label == "InhibitorsMax="
+    assert "8192" in passage.text
+    start, end = passage.span
+    marked = LOGIND[start:end]
+    assert marked.startswith("InhibitorsMax=") and "8192" in marked
+    # the neighbouring options are not part of it
+    assert "NAutoVTs" not in marked and "HoldoffTimeoutSec" not in marked
+
+
+def test_list_is_quoted_after_the_sentence_that_introduces_it():
+    passage = answer_passage("What exit codes does Black return?", items(BLACK))
+    assert passage is not None
+    assert "123 an internal error occurred" in passage.text
+    assert "pyproject" not in passage.text
+    start, end = passage.span
+    assert BLACK[start:end].startswith("Black returns") and BLACK[start:end].endswith("occurred")
+
+
+def test_the_chunk_that_answers_is_cited():
+    passage = answer_passage("HoldoffTimeoutSec 默认多长？", items(BLACK, LOGIND))
+    assert passage is not None and passage.number == 2 and "30" in passage.text
+
+
+def test_locate_ignores_whitespace_and_reports_none_when_absent():
+    text = "a  b\n  c d"
+    assert locate("ab c", text) == (0, 8)
+    assert locate("x", text) is None
