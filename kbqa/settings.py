@@ -54,11 +54,11 @@ class RetrievalSettings(_Section):
     threshold: float = Field(0.0, ge=0.0, le=1.0)
     # Add this many neighbouring chunks on each side of a hit (same document) to its text.
     expand: int = Field(0, ge=0, le=5)
-    # The second stage over the best `rerank_candidates` fused hits (kbqa/chain/rerank/):
-    # "terms" (the default, no model), "cross-encoder" (a sentence-transformers CrossEncoder
-    # named by `rerank_model`, e.g. BAAI/bge-reranker-v2-m3 or maidalun1020/bce-reranker-base_v1)
-    # or "none".
-    rerank: str = "terms"
+    # The second stage over the best `rerank_candidates` fused hits (kbqa/chain/rerank/): "none"
+    # (the default: fused order), "terms" (lexical, no model; helps eval/real tune, not test or
+    # dev: docs/benchmarks.md) or "cross-encoder" (a sentence-transformers CrossEncoder named by
+    # `rerank_model`, e.g. BAAI/bge-reranker-v2-m3 or maidalun1020/bce-reranker-base_v1).
+    rerank: str = "none"
     rerank_model: str | None = None
     rerank_candidates: int = Field(30, ge=1, le=200)
 

@@ -20,17 +20,18 @@ def run(args: argparse.Namespace) -> int:
     from kbqa.eval.metrics import compute_metrics
     from kbqa.eval.runner import run_retrieval
     from kbqa.knowledge_base import KnowledgeBase
-    from kbqa.settings import EmbedderSettings, Settings
+    from kbqa.settings import EmbedderSettings, RetrievalSettings, Settings
 
     questions = read_questions(Path(args.questions))
     home = Path(tempfile.mkdtemp(prefix="kbqa-bench-"))
     print(f"machine: {machine()}")
-    print(f"questions: {args.questions} ({len(questions)})\n")
+    print(f"questions: {args.questions} ({len(questions)}); rerank: {args.rerank}\n")
     header = f"{'embedder':24} {'mode':16} {'lang':4} {'hit@1':>6} {'hit@5':>6} {'MRR':>6}"
     rows: list[str] = []
     for name in args.embedders.split(","):
         embedder = EmbedderSettings(name=name, precision=args.precision)
-        settings = Settings(home=home, embedder=embedder)
+        retrieval = RetrievalSettings(rerank=args.rerank)
+        settings = Settings(home=home, embedder=embedder, retrieval=retrieval)
         kb = KnowledgeBase.create(f"dev-{len(rows)}", settings)
         report = kb.add([REPO / "knowledge", REPO / "eval" / "corpus"])
         print(f"{name}: ingested {report.chunks_added} chunks in {report.seconds:.1f} s")
