@@ -1,0 +1,95 @@
+"""What a small model's reply opens with, without running the model: for each question of a split,
+the retrieval rank of the evidence, the passage `kbqa.chain.extract.answer_passage` quotes from the
+top 5 chunks (answer accuracy of that quote alone), and the refusal decision (`chain.relevance.judge`).
+Fast (about 20 s a split): the loop the quote and refusal rules were chosen with, on `tune` only.
+
+    KBQA_HOME=/tmp/realhome kbqa ingest eval/real/docs --kb real
+    KBQA_HOME=/tmp/realhome python eval/real/passages.py tune [none|terms] [-v]
+"""
+
+import sys
+import time
+from pathlib import Path
+
+from kbqa.chain.context import ContextItem
+from kbqa.chain.extract import answer_passage
+from kbqa.chain.retrieve import retrieve
+from kbqa.chain.rewrite import Turn, rewrite
+from kbqa.eval.dataset import Prediction, read_questions
+from kbqa.eval.metrics import answer_matches, first_hit_rank, has_retrieval_truth
+from kbqa.knowledge_base import KnowledgeBase
+from kbqa.settings import Settings
+from kbqa.text.language import detect_language
+
+split = sys.argv[1] if len(sys.argv) > 1 else "tune"
+rerank = sys.argv[2] if len(sys.argv) > 2 else "none"
+verbose = "-v" in sys.argv
+kb = KnowledgeBase.open("real", Settings.load())
+qs = read_questions(Path(__file__).with_name(f"{split}.jsonl"))
+ranks = []
+ok = []
+first = []
+refused = []
+t0 = time.perf_counter()
+for q in qs:
+    turns = []
+    for text in q.conversation:
+        lang = detect_language(text)
+        rw = rewrite(text, turns, lang, mode="history", llm=None, template=None, llm_capable=False)
+        boost = turns[-1].sources if rw.follow_up and turns else ()
+        hits = (
+            kb.search(rw.query, k=10, rerank=rerank)
+            if not boost
+            else retrieve(kb, rw.query, 10, boost=boost)
+        )
+        turns.append(
+            Turn(
+                question=text,
+                query=rw.query,
+                answer="",
+                sources=tuple(dict.fromkeys((h.source, h.page) for h in hits[:1])),
+                resolved=rw.question,
+            )
+        )
+    from kbqa.chain.relevance import judge
+
+    rel = judge(rw.question, hits[:5], kb.settings.chain.min_similarity)
+    refused.append((q.kind == "unanswerable", not rel.relevant, q.id, rel.reason))
+    if q.kind == "unanswerable":
+        continue
+    pred = Prediction.from_hits(q.id, hits)
+    rank = first_hit_rank(q, pred.retrieved) if has_retrieval_truth(q) else None
+    ranks.append(rank)
+    items = [ContextItem(number=i, hit=h, text=h.text) for i, h in enumerate(hits[:5], 1)]
+    focus_on = rw.query if rw.question == text else rw.question
+    p = answer_passage(focus_on, items, rw.subject)
+    good = bool(p) and answer_matches(q, p.text)
+    ok.append(good)
+    if verbose and (rank != 1 or not good):
+        print(
+            f"\n{q.id} rank={rank} ans={'OK' if good else 'NO'} Q={q.question!r} query={rw.query!r}"
+        )
+        print(f"   want: {q.answers} | ev: {q.evidence[:100]!r} ({q.doc} p{q.page})")
+        if hits:
+            print(f"   top1: {hits[0].source} p{hits[0].page} {hits[0].text[:120]!r}")
+        if p:
+            print(f"   quote[{p.number}] label={p.label!r}: {p.text[:200]!r}")
+un = [r for r in refused if r[0]]
+an = [r for r in refused if not r[0]]
+print(
+    "refusal acc",
+    sum(r[1] for r in un) / len(un),
+    "false refusals",
+    sum(r[1] for r in an) / len(an),
+)
+if verbose:
+    for r in refused:
+        if r[0] != r[1]:
+            print("  REFUSAL MISS" if r[0] else "  FALSE REFUSAL", r[2], r[3])
+n = len(ranks)
+h1 = sum(1 for r in ranks if r == 1) / n
+h5 = sum(1 for r in ranks if r and r <= 5) / n
+mrr = sum(1 / r for r in ranks if r) / n
+print(
+    f"{split} rerank={rerank} n={n} hit@1 {h1:.3f} hit@5 {h5:.3f} MRR {mrr:.3f} quote-answer {sum(ok) / len(ok):.3f} ({time.perf_counter() - t0:.1f}s)"
+)
