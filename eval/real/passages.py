@@ -7,6 +7,7 @@ Fast (about 20 s a split): the loop the quote and refusal rules were chosen with
     KBQA_HOME=/tmp/realhome python eval/real/passages.py tune [none|terms] [-v]
 """
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -63,8 +64,10 @@ for q in qs:
     items = [ContextItem(number=i, hit=h, text=h.text) for i, h in enumerate(hits[:5], 1)]
     focus_on = rw.query if rw.question == text else rw.question
     p = answer_passage(focus_on, items, rw.subject)
-    good = bool(p) and answer_matches(q, p.text)
+    good = bool(p) and answer_matches(q, f"{p.label} {p.text}")
     ok.append(good)
+    opening = re.split(r"(?<=[。！？!?])|(?<=[.])\s", p.text, maxsplit=1)[0] if p else ""
+    first.append(bool(p) and answer_matches(q, f"{p.label} {opening}"))
     if verbose and (rank != 1 or not good):
         print(
             f"\n{q.id} rank={rank} ans={'OK' if good else 'NO'} Q={q.question!r} query={rw.query!r}"
@@ -91,5 +94,5 @@ h1 = sum(1 for r in ranks if r == 1) / n
 h5 = sum(1 for r in ranks if r and r <= 5) / n
 mrr = sum(1 / r for r in ranks if r) / n
 print(
-    f"{split} rerank={rerank} n={n} hit@1 {h1:.3f} hit@5 {h5:.3f} MRR {mrr:.3f} quote-answer {sum(ok) / len(ok):.3f} ({time.perf_counter() - t0:.1f}s)"
+    f"{split} rerank={rerank} n={n} hit@1 {h1:.3f} hit@5 {h5:.3f} MRR {mrr:.3f} quote-answer {sum(ok) / len(ok):.3f} first-sentence {sum(first) / len(first):.3f} ({time.perf_counter() - t0:.1f}s)"
 )

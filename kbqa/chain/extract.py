@@ -13,9 +13,11 @@ enough to read:
   the quote takes the lines that follow it, up to `LIST_CHARS`.
 
 Which sentence: the one whose words (and its label's) match the question best, by the idf-weighted
-scores of `context.sentence_scores`, discounted by its chunk's rank (RANK_DECAY); among sentences
-matching the same terms, the one the question covers most. The next sentence of its paragraph
-joins it when both are short (NEXT_CHARS), and always after an FAQ's question.
+scores of `context.sentence_scores`, discounted by its chunk's rank (RANK_DECAY), plus half the best score of the
+other sentences under the same heading or option name (POOL: one entry shares one topic); among
+sentences matching the same terms, the one the question covers most. The next sentences of its
+paragraph join it while the quote stays short (NEXT_CHARS), and always after an FAQ's question.
+Each choice was made on eval/real `tune` only (docs/benchmarks.md, "Fourth session").
 
 `span` gives where the quote lies in the chunk's text, so the UI can mark that passage rather
 than the whole chunk.
@@ -35,9 +37,13 @@ LABEL_CHARS = 60
 # Sentences in lower-ranked chunks count this much less per rank: the reranked first chunk holds
 # the answer more often than a better-matching sentence elsewhere (chosen on eval/real tune).
 RANK_DECAY = 0.7
-# The next sentence of the paragraph joins the quote while both fit in this many characters: in
+# The next sentences of the paragraph join the quote while it fits in this many characters: in
 # manuals the sentence matching the question's words often sets up the one that answers it.
 NEXT_CHARS = 300
+
+
+_OPTION_TAG = re.compile(r"^`?(?:--?[A-Za-z]|[A-Za-z][\w.-]*=)")
+_SENTENCE_ENDS = tuple("。.!?！？；;:：")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,12 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def _option_tag(line: str) -> bool:
+    """An option's tag line: "-q, --quiet, --silent", "`-S, --skip-string-normalization`",
+    "seek=blocks" (commas allowed, unlike a heading)."""
+    return bool(_OPTION_TAG.match(line)) and not line.endswith(_SENTENCE_ENDS)
+
+
 def _label(text: str, start: int) -> str:
     """The option name or label above the paragraph that holds `text[start]` ("" if none)."""
     lines = text[:start].split("\n")
@@ -74,6 +86,8 @@ def _label(text: str, start: int) -> str:
     indent = _indent(here) if here.strip() else None
     while row > 0 and lines[row - 1].strip() and not is_heading_like(lines[row - 1]):
         if indent is not None and _indent(lines[row - 1]) != indent:
+            break
+        if _option_tag(lines[row - 1].strip()):
             break
         row -= 1
     first = lines[row] if lines[row].strip() else here
@@ -85,12 +99,15 @@ def _label(text: str, start: int) -> str:
         return ""
     candidate = lines[above]
     label = candidate.strip()
-    if not label or len(label) > LABEL_CHARS or not is_heading_like(label):
+    tag = _option_tag(label)
+    if not label or len(label) > LABEL_CHARS or label.startswith("```"):
+        return ""
+    if not (tag or is_heading_like(label)):
         return ""
     if indent > 0 and _indent(candidate) >= indent:
         return ""  # a line at the same depth is a sibling, not the paragraph's name
-    if indent == 0 and above != row - 1:
-        return ""  # without indentation only the line right above can be the name
+    if indent == 0 and above != row - 1 and not tag:
+        return ""  # without indentation only the line right above (or an option's tag) names it
     return label
 
 
@@ -123,6 +140,30 @@ def _next_sentence(text: str, end: int) -> tuple[str, int] | None:
     return (candidates[0], end + at[1]) if at else None
 
 
+# A sentence gains this share of the best other score under the same heading or option name.
+POOL = 0.5
+
+
+def _pooled(rows: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Each sentence's score plus POOL times the best other score under the same heading or
+    option name: the sentences of one entry share its topic."""
+    groups: list[int] = []
+    group = 0
+    for text, _score in rows:
+        if is_fragment(text):
+            group += 1
+        groups.append(group)
+    out = []
+    for i, (text, score) in enumerate(rows):
+        others = [
+            s
+            for j, (t, s) in enumerate(rows)
+            if j != i and groups[j] == groups[i] and not is_fragment(t)
+        ]
+        out.append((text, score + POOL * max(others, default=0.0)))
+    return out
+
+
 def _best_sentence(query: str, items: list[ContextItem], subject: str) -> tuple[str, int] | None:
     """The sentence of the chunks that best answers `query`, and its chunk's index."""
     # The whole chunks, not just the sentences the model saw: a quote may come from any of them.
@@ -132,7 +173,7 @@ def _best_sentence(query: str, items: list[ContextItem], subject: str) -> tuple[
     query_units = overlap_units(query)
     best: tuple[float, int, str] | None = None
     for rank, rows in enumerate(scored):
-        for text, score in rows:
+        for text, score in _pooled(rows):
             if is_fragment(text) or score <= 0:
                 continue  # a heading is never the answer
             units = overlap_units(text)
@@ -159,11 +200,14 @@ def answer_passage(query: str, items: list[ContextItem], subject: str = "") -> P
     start, end = span
     label = _label(text, start)
     quote = sentence
-    follow = _next_sentence(text, end)
     asks = sentence.rstrip().endswith(("?", "？"))  # an FAQ's question: its answer follows
-    if follow and (asks or len(sentence) + len(follow[0]) <= NEXT_CHARS):
-        quote = f"{sentence} {follow[0]}"
+    while True:
+        follow = _next_sentence(text, end)
+        if not (follow and (asks or len(quote) + len(follow[0]) <= NEXT_CHARS)):
+            break
+        quote = f"{quote} {follow[0]}"
         end = follow[1]
+        asks = False
     if sentence.rstrip().endswith((":", "：")):
         extra = _list_after(text, end)
         if extra:
