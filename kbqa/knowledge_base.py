@@ -232,6 +232,7 @@ class KnowledgeBase:
         """Best chunks for `query`, best first; `Hit.score` is the cosine similarity in [0, 1].
 
         `rerank` names the second stage ("none" for the fused order; default: the settings')."""
+        from kbqa.chain.calibration import add_relevance
         from kbqa.chain.rerank import load_reranker
         from kbqa.retrieval.hybrid import HybridSearcher, SearchRequest
 
@@ -240,11 +241,12 @@ class KnowledgeBase:
             retrieval = retrieval.model_copy(update={"rerank": rerank})
         if self._searcher is None:
             self._searcher = HybridSearcher(self.store, self.embedder)
-        return self._searcher.run(
+        mode = mode or retrieval.mode
+        hits = self._searcher.run(
             SearchRequest(
                 query=query,
                 k=k or retrieval.k,
-                mode=mode or retrieval.mode,
+                mode=mode,
                 threshold=retrieval.threshold if threshold is None else threshold,
                 sources=list(sources) if sources else None,
                 expand=retrieval.expand if expand is None else expand,
@@ -252,6 +254,8 @@ class KnowledgeBase:
                 rerank_candidates=retrieval.rerank_candidates,
             )
         )
+        add_relevance(query, hits, self.embedder.name, mode)
+        return hits
 
     def neighbours(self, hit: Hit, span: int = 1) -> list[Hit]:
         """The chunks around `hit` in its document (itself included), in reading order."""

@@ -46,6 +46,9 @@ class Hit:
     chunk_id: str = ""
     dense_rank: int | None = None  # 1-based rank in the dense list, None if not in it
     bm25_rank: int | None = None
+    # Estimated probability that the chunk holds the answer (kbqa/chain/calibration.py); None
+    # where no calibration was measured (other embedders and modes).
+    relevance: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -54,6 +57,7 @@ class Hit:
             "source": self.source,
             "page": self.page,
             "score": round(float(self.score), 4),
+            "relevance": None if self.relevance is None else round(float(self.relevance), 4),
             "path": self.path,
             "position": self.position,
             "heading": self.heading,

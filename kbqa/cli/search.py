@@ -59,9 +59,12 @@ def format_hits(hits: list[Hit], mode: str) -> str:
     each list, so an order that is not by cosine explains itself."""
     if not hits:
         return "no passages found"
+    calibrated = any(hit.relevance is not None for hit in hits)
+    meaning = "cosine = similarity to the query in [0, 1]"
+    if calibrated:
+        meaning += "; relevance = estimated probability that the passage holds the answer"
     lines = [
-        f"{len(hits)} passage{'s' if len(hits) != 1 else ''}, {_ORDER.get(mode, mode)}; "
-        "cosine = similarity to the query in [0, 1]"
+        f"{len(hits)} passage{'s' if len(hits) != 1 else ''}, {_ORDER.get(mode, mode)}; {meaning}"
     ]
     for rank, hit in enumerate(hits, start=1):
         where = f"{hit.path}" + (f", page {hit.page}" if hit.page else "")
@@ -70,5 +73,8 @@ def format_hits(hits: list[Hit], mode: str) -> str:
             for name, value in (("dense", hit.dense_rank), ("bm25", hit.bm25_rank))
         )
         text = " ".join(hit.text.split())
-        lines.append(f"[{rank}] cosine {hit.score:.3f}  ({ranks})  {where}\n    {text[:300]}")
+        relevance = f"relevance {hit.relevance:.2f}  " if hit.relevance is not None else ""
+        lines.append(
+            f"[{rank}] {relevance}cosine {hit.score:.3f}  ({ranks})  {where}\n    {text[:300]}"
+        )
     return "\n".join(lines)

@@ -36,24 +36,33 @@ class TermReranker(Reranker):
         self.proximity = proximity
 
     def scores(self, query: str, hits: list[Hit]) -> list[float]:
-        matchers = _matchers(query)
-        if not matchers:
-            return [_prior(hit, hits) for hit in hits]
-        texts = [normal_text(f"{hit.heading or ''}\n{hit.text}") for hit in hits]
-        weights = _rarity(matchers, texts)
-        total = sum(weights.values()) or 1.0
-        values = []
-        for hit, text in zip(hits, texts, strict=True):
-            found = {term for term, match in matchers.items() if match(text)}
-            coverage = sum(weights[t] for t in found) / total
-            proximity = 0.0
-            if found:
-                for sentence in sentences(hit.text) or [hit.text]:
-                    normal = normal_text(sentence)
-                    share = sum(weights[t] for t in found if matchers[t](normal)) / total
-                    proximity = max(proximity, share)
-            values.append(_prior(hit, hits) + self.coverage * coverage + self.proximity * proximity)
-        return values
+        return [
+            _prior(hit, hits) + self.coverage * coverage + self.proximity * proximity
+            for hit, (coverage, proximity) in zip(hits, term_shares(query, hits), strict=True)
+        ]
+
+
+def term_shares(query: str, hits: list[Hit]) -> list[tuple[float, float]]:
+    """(coverage, proximity) of each hit: the rarity-weighted share of the question's terms the
+    chunk (or its heading) holds, and that its best single sentence holds; 0 without terms."""
+    matchers = _matchers(query)
+    if not matchers:
+        return [(0.0, 0.0) for _ in hits]
+    texts = [normal_text(f"{hit.heading or ''}\n{hit.text}") for hit in hits]
+    weights = _rarity(matchers, texts)
+    total = sum(weights.values()) or 1.0
+    shares = []
+    for hit, text in zip(hits, texts, strict=True):
+        found = {term for term, match in matchers.items() if match(text)}
+        coverage = sum(weights[t] for t in found) / total
+        proximity = 0.0
+        if found:
+            for sentence in sentences(hit.text) or [hit.text]:
+                normal = normal_text(sentence)
+                share = sum(weights[t] for t in found if matchers[t](normal)) / total
+                proximity = max(proximity, share)
+        shares.append((coverage, proximity))
+    return shares
 
 
 def _prior(hit: Hit, hits: list[Hit]) -> float:
