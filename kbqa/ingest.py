@@ -363,10 +363,12 @@ class Ingestor:
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What the embedder sees: the heading above a chunk gives it context the text may lack."""
+    """What the embedder sees: the document's name and the heading above a chunk give it
+    context the text may lack (a man page's option entry does not repeat the program's name)."""
+    title = Path(chunk.source).stem
     if chunk.heading and chunk.heading not in chunk.text:
-        return f"{chunk.heading}\n{chunk.text}"
-    return chunk.text
+        title = f"{title} · {chunk.heading}"
+    return f"{title}\n{chunk.text}"
 
 
 def _names(docs: Sequence[str]) -> str:

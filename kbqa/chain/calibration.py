@@ -6,8 +6,9 @@ over what retrieval already knows of each hit: its cosine, how far that is below
 its position in the list, its ranks in the BM25 and dense lists, and the share of the question's
 terms it holds (`rerank.terms.term_shares`). It was fitted on eval/real's `tune` split (3,060
 question-chunk pairs, top 30 of each fact question, label: the chunk holds the evidence) and
-checked on `test` only: of the hits it gives 0.8-1.0, 85 % hold the answer (0.85 predicted);
-0.6-0.8: 73 % (0.72); below 0.2: 3 % (docs/benchmarks.md, "Relevance score").
+checked on `test` only (AUC 0.90): of the hits it gives 0.8-1.0, 85 % hold the answer (0.86
+predicted); 0.6-0.8: 81 % (0.72); 0.4-0.6: 52 % (0.52); below 0.2: 3 % (0.02). So 0.5 separates
+"probably holds the answer" from "probably not" (docs/benchmarks.md, "Relevance score").
 
 It exists only where it was measured: the embedders below in hybrid mode. Elsewhere
 `Hit.relevance` stays None rather than claim a meaning it does not have.
@@ -22,7 +23,7 @@ from kbqa.types import Hit
 
 #: feature weights (cosine, cosine - best cosine, 1/position, 1/BM25 rank, 1/dense rank,
 #: term coverage, bias), fitted on eval/real tune for multilingual-e5-small, hybrid retrieval
-E5_HYBRID = (1.945, 14.773, 0.204, 2.477, 1.519, 2.339, -5.961)
+E5_HYBRID = (1.618, 14.591, 1.268, 1.68, 1.537, 2.38, -5.834)
 CALIBRATED = {
     ("multilingual-e5-small", "hybrid"): E5_HYBRID,
     ("intfloat/multilingual-e5-small", "hybrid"): E5_HYBRID,
