@@ -5,6 +5,7 @@ Fast (about 20 s a split): the loop the quote and refusal rules were chosen with
 
     KBQA_HOME=/tmp/realhome kbqa ingest eval/real/docs --kb real
     KBQA_HOME=/tmp/realhome python eval/real/passages.py tune [none|terms] [-v]
+    KBQA_HOME=/tmp/devhome KBQA_KB=dev python eval/real/passages.py eval/dev/questions.jsonl
 """
 
 import re
@@ -25,8 +26,11 @@ from kbqa.text.language import detect_language
 split = sys.argv[1] if len(sys.argv) > 1 else "tune"
 rerank = sys.argv[2] if len(sys.argv) > 2 else "none"
 verbose = "-v" in sys.argv
-kb = KnowledgeBase.open("real", Settings.load())
-qs = read_questions(Path(__file__).with_name(f"{split}.jsonl"))
+# a split of this set, or any question file (then the knowledge base is KBQA_KB's, not "real")
+path = Path(split) if split.endswith(".jsonl") else Path(__file__).with_name(f"{split}.jsonl")
+settings = Settings.load()
+kb = KnowledgeBase.open("real" if path.parent == Path(__file__).parent else settings.kb, settings)
+qs = read_questions(path)
 ranks = []
 ok = []
 first = []
