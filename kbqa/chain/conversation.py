@@ -2,8 +2,11 @@
 
 question (+ history) → standalone query (rewrite.py) → hybrid retrieval (retrieve.py) → refusal
 cut-off → chunks and history fitted to the model (budget.py) → prompt from a template
-(prompts.py) → streamed answer with [n] markers kept honest (citations.py) → checks for small
-models (guard.py) → `Answer` with citations to file and page.
+(prompts.py) → streamed answer with [n] markers kept honest (citations.py) → `Answer` with
+citations to file and page. A model its backend declares too small for free generation
+(`ChatBackend.trusts_free_generation`) answers source-first: the passage that answers, with its
+option name or heading, cited (extract.py, prompts/quote.*.txt), then its own words only when
+they pass the grounding checks (guard.py).
 
     conv = Conversation(kb)  # loads its own model; kbqa.service shares one cache instead
     answer = conv.ask("ChatGLM-6B 有多少参数？")
