@@ -86,7 +86,8 @@ def _run(
     def show(progress: Progress) -> None:
         nonlocal notes
         if progress.answer is not None and progress.question.answerable:
-            # The model's own words, before the grounding note the chain may append.
+            # The model's own words, whether or not the reply shows them (a small model's reply
+            # opens with the quoted source; its words follow only when they pass the checks).
             correct = answer_matches(progress.question, progress.answer.model_text)
             model_only.setdefault(progress.question.lang, []).append(correct)
             notes += bool(progress.answer.note)
@@ -127,16 +128,16 @@ def _run(
     report = compute_metrics(questions, written, prompt_dirs=[p for p in prompt_dirs if p.is_dir()])
     print(format_table(report))
     if model_only:
-        # Shown because a small model's reply may be completed by a quoted source sentence
-        # (kbqa/chain/guard.py): this is how often the model alone had the answer.
+        # Shown because a small model's reply is built from the source (kbqa/chain/extract.py):
+        # this is how often the model alone had the answer.
         scores = ", ".join(
             f"{lang} {sum(v) / len(v):.3f}" for lang, v in sorted(model_only.items())
         )
         total = [c for v in model_only.values() for c in v]
         print(
-            f"answer accuracy of the model's own words (before any grounding note): "
+            f"answer accuracy of the model's own words (shown or not): "
             f"overall {sum(total) / len(total):.3f}, {scores}; "
-            f"grounding notes added to {notes} of {len(total)} answerable replies"
+            f"its words withheld by the grounding checks in {notes} of {len(total)} answerable replies"
         )
     print(f"predictions: {args.out} ({len(written)} questions, knowledge base {kb.name!r})")
     return 0
