@@ -15,31 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kbqa.chain.calibration import CALIBRATED
-from kbqa.chain.rerank.terms import term_shares
+from kbqa.chain.calibration import CALIBRATED, features
 from kbqa.eval.dataset import Prediction, read_questions
 from kbqa.eval.metrics import chunk_hits, has_retrieval_truth
 from kbqa.knowledge_base import KnowledgeBase
 from kbqa.settings import Settings
 
 HERE = Path(__file__).parent
-
-
-def features(query, hits):
-    best = max(hit.score for hit in hits)
-    shares = term_shares(query, hits)
-    return [
-        [
-            hit.score,
-            hit.score - best,
-            1 / position,
-            1 / hit.bm25_rank if hit.bm25_rank else 0.0,
-            1 / hit.dense_rank if hit.dense_rank else 0.0,
-            coverage,
-            1.0,
-        ]
-        for position, (hit, (coverage, _)) in enumerate(zip(hits, shares, strict=True), start=1)
-    ]
 
 
 def pairs(kb, split):

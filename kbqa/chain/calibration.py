@@ -35,16 +35,13 @@ def is_calibrated(embedder: str, mode: str) -> bool:
     return (embedder, mode) in CALIBRATED
 
 
-def add_relevance(query: str, hits: list[Hit], embedder: str, mode: str) -> None:
-    """Set `hit.relevance` on each of `hits` (best first, as returned) where it is calibrated."""
-    weights = CALIBRATED.get((embedder, mode))
-    if weights is None or not hits:
-        return
+def features(query: str, hits: list[Hit]) -> list[tuple[float, ...]]:
+    """The model's inputs for each of `hits` (best first, as returned), in E5_HYBRID's order."""
+    if not hits:
+        return []
     best = max(hit.score for hit in hits)
-    for position, (hit, (coverage, _)) in enumerate(
-        zip(hits, term_shares(query, hits), strict=True), start=1
-    ):
-        features = (
+    return [
+        (
             hit.score,
             hit.score - best,
             1 / position,
@@ -53,5 +50,17 @@ def add_relevance(query: str, hits: list[Hit], embedder: str, mode: str) -> None
             coverage,
             1.0,
         )
-        z = sum(w * x for w, x in zip(weights, features, strict=True))
+        for position, (hit, (coverage, _)) in enumerate(
+            zip(hits, term_shares(query, hits), strict=True), start=1
+        )
+    ]
+
+
+def add_relevance(query: str, hits: list[Hit], embedder: str, mode: str) -> None:
+    """Set `hit.relevance` on each of `hits` (best first, as returned) where it is calibrated."""
+    weights = CALIBRATED.get((embedder, mode))
+    if weights is None:
+        return
+    for hit, row in zip(hits, features(query, hits), strict=True):
+        z = sum(w * x for w, x in zip(weights, row, strict=True))
         hit.relevance = 1 / (1 + math.exp(-z))
