@@ -43,7 +43,9 @@ class Answer:
     rewrite: Literal["none", "llm", "history"] = "none"  # how `query` was made from `question`
     resolved: str = ""  # the question as the model read it (a follow-up made standalone)
     model_text: str = ""  # the model's own words (without the grounding note); "" when refused
-    note: str = ""  # the grounding note appended to `text` when a check failed (see chain/guard.py)
+    # Why a small model's own words were withheld from a source-first reply (the checks that
+    # failed, chain/guard.py); "" when they were shown or the model is trusted.
+    note: str = ""
     refusal_reason: str = ""  # why the knowledge base was judged not to hold the answer
     prompt_tokens: int = 0
     messages: list[dict[str, str]] = field(default_factory=list)  # the prompt sent to the model
