@@ -242,6 +242,7 @@ class Conversation:
             language=language,
             rewrite=rewritten.method,
             resolved=rewritten.question,
+            timings=timings,
         )
         yield AnswerEvent("retrieved", answer=answer)
 
@@ -252,11 +253,7 @@ class Conversation:
             answer.refused = True
             answer.text = self.prompts.refusal(language).strip()
             yield AnswerEvent("token", text=answer.text)
-            yield AnswerEvent("token", text=END_OF_REPLY)
-            timings["first_token"] = timings["total"] = time.perf_counter() - started
-            answer.timings = timings
-            self._remember(answer)
-            yield AnswerEvent("done", answer=answer)
+            yield from self._finish(answer, started)
             return
 
         llm = model()
@@ -293,7 +290,6 @@ class Conversation:
             # A small model's first paragraph is its answer; what follows is drift.
             stop=("\n\n",) if small else (),
         )
-        answer.timings = timings
         if small:
             passage = answer_passage(focus_on, prompt.items, rewritten.subject)
             if passage is not None:
@@ -315,13 +311,18 @@ class Conversation:
                 tail = f" [{number}]"
         if tail:
             yield AnswerEvent("token", text=tail)
-        yield AnswerEvent("token", text=END_OF_REPLY)
         answer.model_text = model_text
         answer.text = (model_text + tail).strip()
-        answer.cited = cited_numbers(answer.text, count)
-        timings.setdefault("first_token", time.perf_counter() - started)
-        timings["total"] = time.perf_counter() - started
-        answer.timings = timings
+        yield from self._finish(answer, started)
+
+    def _finish(self, answer: Answer, started: float) -> Iterator[AnswerEvent]:
+        """The end of every reply, however it was made: the closing newline, the [n] numbers
+        its text uses, the timings, the turn kept in the history, then `done`."""
+        yield AnswerEvent("token", text=END_OF_REPLY)
+        answer.cited = cited_numbers(answer.text, len(answer.citations))
+        elapsed = time.perf_counter() - started
+        answer.timings.setdefault("first_token", elapsed)
+        answer.timings["total"] = elapsed
         self._remember(answer)
         yield AnswerEvent("done", answer=answer)
 
@@ -367,13 +368,12 @@ class Conversation:
         """A small model's reply: the passage that answers, cited, first; then the model's own
         words only when they pass every grounding check against that passage (never streamed
         before they are checked, so no later note has to contradict them)."""
-        timings = answer.timings
         language = answer.language
         quote = passage.text if not passage.label else f"{passage.label} — {passage.text}"
         if len(quote) > MAX_QUOTE_CHARS:
             quote = quote[: MAX_QUOTE_CHARS - 1].rstrip() + "…"
         opening = self.prompts.quote(language, quote, passage.number)
-        timings["first_token"] = time.perf_counter() - started
+        answer.timings["first_token"] = time.perf_counter() - started
         yield AnswerEvent("token", text=opening)
         answer.citations = [
             replace(c, quote=passage.text, span=passage.span) if c.number == passage.number else c
@@ -391,13 +391,8 @@ class Conversation:
             yield AnswerEvent("token", text=extra)
         else:
             answer.note = check.summary() or "the model's words add nothing to the quote"
-        yield AnswerEvent("token", text=END_OF_REPLY)
         answer.text = (opening + extra).strip()
-        answer.cited = cited_numbers(answer.text, len(prompt.items))
-        timings["total"] = time.perf_counter() - started
-        answer.timings = timings
-        self._remember(answer)
-        yield AnswerEvent("done", answer=answer)
+        yield from self._finish(answer, started)
 
     def _remember(self, answer: Answer) -> None:
         sources = tuple(dict.fromkeys((c.source, c.page) for c in answer.sources))

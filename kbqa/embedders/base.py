@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from abc import abstractmethod
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,12 @@ class Embedder(Embeddings):
         return self.encode_query(text).tolist()
 
 
+@cache
 def native_bf16() -> bool:
     """Whether this CPU runs bf16 matmuls in hardware (AVX512_BF16 or AMX).
 
     Without it torch emulates bf16, and e5-small encodes ~8x slower than in fp32 (measured on an
-    AVX2-only EPYC: 382 against 3,059 tokens/s; docs/benchmarks.md).
+    AVX2-only EPYC: 382 against 3,059 tokens/s; docs/benchmarks.md). Read once per process.
     """
     try:
         flags = Path("/proc/cpuinfo").read_text(errors="replace")
