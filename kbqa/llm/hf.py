@@ -26,6 +26,7 @@ from kbqa.llm.base import ChatBackend, GenerationConfig, LoadInfo, Message
 from kbqa.llm.catalog import ModelSpec
 from kbqa.llm.chat_format import FileTemplate, normalise
 from kbqa.llm.context import fit_messages
+from kbqa.llm.special import safe_messages, tokenizer_specials
 from kbqa.llm.streaming import IncrementalDecoder, StopFilter
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class TransformersBackend(ChatBackend):
         self.threads = threads
         self.info = info
         self.eos_ids = self._end_token_ids()
+        # Strings the tokenizer would read as special tokens: broken in message text (special.py).
+        self.specials = tokenizer_specials(tokenizer)
         self.decode_threads = _decode_threads(model, threads)
         self.pad_id = _first_int(tokenizer.pad_token_id, *self.eos_ids, 0)
 
@@ -104,7 +107,9 @@ class TransformersBackend(ChatBackend):
         return self.template.name if self.template else "tokenizer"
 
     def format(self, messages: list[Message]) -> str:
-        """The prompt text for `messages`, ending where the reply starts."""
+        """The prompt text for `messages`, ending where the reply starts. Message text never
+        holds a special token: only the template writes them (special.py)."""
+        messages = safe_messages(messages, self.specials)
         if self.template is not None:
             return self.template.render(messages)
         normal = normalise(messages)
@@ -129,7 +134,7 @@ class TransformersBackend(ChatBackend):
 
     def encode_messages(self, messages: list[Message]) -> list[int]:
         if self._encode_chat is not None:
-            return self._encode_chat(messages)
+            return self._encode_chat(safe_messages(messages, self.specials))
         text = self.format(messages)
         # Chat templates write their special tokens themselves; file templates say what they need.
         special = self.template.special_tokens if self.template is not None else False

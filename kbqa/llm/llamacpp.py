@@ -20,6 +20,7 @@ from kbqa.llm.catalog import ModelSpec
 from kbqa.llm.chat_format import FileTemplate, guess_format, load_template, normalise
 from kbqa.llm.context import fit_messages
 from kbqa.llm.gguf_file import GGUFInfo, read_gguf_info
+from kbqa.llm.special import neutralise_with
 from kbqa.llm.streaming import StopFilter
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,20 @@ class LlamaCppBackend(ChatBackend):
         except Exception:
             return ""
 
+    def safe_text(self, text: str) -> str:
+        """`text` with nothing llama.cpp would parse as a special token (special.py)."""
+        return neutralise_with(
+            text,
+            lambda t, special: self.llm.tokenize(t.encode("utf-8"), add_bos=False, special=special),
+            self._token_text,
+        )
+
     def format(self, messages: list[Message]) -> str:
-        normal = normalise(messages)
+        """The prompt text; message text never holds a special token, only the template does."""
+        normal: list[Message] = [
+            {"role": m["role"], "content": self.safe_text(m["content"])}
+            for m in normalise(messages)
+        ]
         if self.chat_template:
             try:
                 return render_chat_template(self.chat_template, normal, self.bos, self.eos)
@@ -84,7 +97,7 @@ class LlamaCppBackend(ChatBackend):
                     f"the chat template of {self.model_name} failed: {error}"
                 ) from error
         assert self.template is not None
-        text = self.template.render(messages)
+        text = self.template.render(normal)
         return (self.bos + text) if self.template.special_tokens and self.bos else text
 
     def encode_messages(self, messages: list[Message]) -> list[int]:

@@ -20,6 +20,7 @@ from kbqa.errors import ModelError
 from kbqa.llm.base import ChatBackend, GenerationConfig, LoadInfo, Message
 from kbqa.llm.chat_format import normalise
 from kbqa.llm.context import fit_messages
+from kbqa.llm.special import safe_messages, tokenizer_specials
 from kbqa.llm.streaming import StopFilter
 from kbqa.text.cjk import CJK_SYMBOLS, FULLWIDTH, HAN
 
@@ -137,13 +138,20 @@ class OpenAIBackend(ChatBackend):
         return sum(self.count_tokens(m["content"]) + 4 for m in messages) + 3
 
     # -- generation --------------------------------------------------------------------------------
+    def safe(self, messages: list[Message]) -> list[Message]:
+        """The server renders the prompt from strings: special-token strings in message text
+        (its tokenizer's when kbqa has it, else the common chat formats' markers) are broken
+        here so the server's tokenizer reads them as text (special.py)."""
+        specials = tokenizer_specials(self.tokenizer) if self.tokenizer is not None else ()
+        return safe_messages(messages, specials, generic=True)
+
     def stream(self, messages: list[Message], config: GenerationConfig) -> Iterator[str]:
         import httpx
 
         kept, budget = fit_messages(self, messages, config.max_new_tokens)
         body: dict[str, Any] = {
             "model": self.model_id,
-            "messages": normalise(kept),
+            "messages": self.safe(normalise(kept)),
             "max_tokens": budget,
             "temperature": config.temperature,
             "top_p": config.top_p,
