@@ -101,6 +101,13 @@ class UISettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=0, le=65535)
     auth: str | None = None  # "user:password"
+    # Login throttle (kbqa.service.access.LoginThrottle): after login_attempts failures within
+    # login_window_s for a user name or client, logins are refused for login_backoff_s seconds,
+    # doubling with each further failure up to login_backoff_max_s; a success resets.
+    login_attempts: int = Field(5, ge=1)
+    login_window_s: float = Field(300.0, gt=0)
+    login_backoff_s: float = Field(1.0, gt=0)
+    login_backoff_max_s: float = Field(60.0, gt=0)
     max_upload_mb: int = Field(200, ge=1)
     concurrency_limit: int = Field(1, ge=1)
 

@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from kbqa.service import Service
-from kbqa.service.access import check_binding
+from kbqa.service.access import LoginThrottle, check_binding, current_client, throttled_login
 from kbqa.settings import Settings
 from kbqa.ui.core import Session
 from kbqa.ui.i18n import LANGUAGES, pick_language, t
@@ -183,6 +183,44 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder)
 
 
+def _login(credentials: tuple[str, str], settings: Settings) -> Any:
+    """Gradio's login check: the credentials behind the settings' login throttle."""
+    ui = settings.ui
+    throttle = LoginThrottle(
+        max_failures=ui.login_attempts,
+        window=ui.login_window_s,
+        base_delay=ui.login_backoff_s,
+        max_delay=max(ui.login_backoff_max_s, ui.login_backoff_s),
+    )
+    return throttled_login(credentials, throttle)
+
+
+class _ClientAddress:
+    """ASGI middleware: the client's address in `current_client` while its request runs, so
+    the login throttle counts failures per client as well as per user name. Behind a reverse
+    proxy the client is the proxy (X-Forwarded-For is not trusted)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        token = current_client.set(str(client[0]) if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_client.reset(token)
+
+
+def _client_middleware() -> Any:
+    from starlette.middleware import Middleware
+
+    return Middleware(_ClientAddress)
+
+
 def launch(
     settings: Settings,
     *,
@@ -202,8 +240,9 @@ def launch(
     demo.launch(
         server_name=ui.host,
         server_port=ui.port or None,
-        auth=[credentials] if credentials else None,
+        auth=_login(credentials, settings) if credentials else None,
         auth_message="kbqa",
+        app_kwargs={"middleware": [_client_middleware()]},
         max_file_size=f"{ui.max_upload_mb}mb",
         theme=gr.themes.Default(font=list(FONTS)),
         css=CSS,

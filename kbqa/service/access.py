@@ -1,10 +1,16 @@
 """Who may reach a server (the web app, the REST API): loopback only, unless a login or token is
-set; credentials compared in constant time. No web framework imported here."""
+set; credentials compared in constant time; failed logins throttled (`LoginThrottle`). No web
+framework imported here."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import threading
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from kbqa.service.errors import InvalidCredentials, UnsafeBinding
 
@@ -79,3 +85,130 @@ def check_bearer(header: str | None, token: str | None) -> bool:
         return True
     scheme, _, value = (header or "").partition(" ")
     return scheme.lower() == "bearer" and same_secret(value.strip(), token)
+
+
+# -- login throttling ----------------------------------------------------------------------------
+
+#: the address of the client whose request is being handled (set by the UI's middleware), so a
+#: login check that only gets (user, password) can throttle per client too
+current_client: ContextVar[str | None] = ContextVar("kbqa_login_client", default=None)
+
+
+@dataclass
+class _Record:
+    failures: list[float] = field(default_factory=list)  # times of recent failures
+    locks: int = 0  # locks so far: the next lasts base_delay * 2**locks
+    locked_until: float = 0.0
+    seen: float = 0.0
+
+
+class LoginThrottle:
+    """Refuses logins for a while after repeated failures, per user name and per client.
+
+    After `max_failures` failed attempts within `window` seconds for one key (the user name
+    tried, and the client's address when known), every attempt for that key is refused without
+    looking at the password for a back-off period: `base_delay` seconds for the first lock, then
+    doubling with each further failure while the key stays over the limit (1, 2, 4 ... seconds),
+    at most `max_delay`. The right password is refused during a lock too. A success resets
+    its keys; a key with no failure for `window` seconds is forgotten.
+
+    The state is in memory (a restart forgets it), bounded (`max_keys`: the least recently seen
+    keys go first) and guarded by one lock, so the login route may call it from any thread.
+    Locking out a user name also locks out its rightful owner for that while: the price of
+    bounding how fast anyone can guess (at most about `max_failures` guesses per `window` and
+    then one per `max_delay` seconds).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        window: float = 300.0,
+        base_delay: float = 1.0,
+        max_delay: float = 60.0,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_failures < 1 or window <= 0 or base_delay <= 0 or max_delay < base_delay:
+            raise ValueError("login throttle: max_failures >= 1, window > 0, 0 < base <= max delay")
+        self.max_failures = max_failures
+        self.window = window
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_keys = max_keys
+        self.clock = clock
+        self._records: dict[str, _Record] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def keys(user: str, client: str | None = None) -> list[str]:
+        return [f"user:{user}"] + ([f"client:{client}"] if client else [])
+
+    def retry_after(self, user: str, client: str | None = None) -> float:
+        """Seconds until `user` (from `client`) may try again; 0 when it may now."""
+        with self._lock:
+            now = self.clock()
+            return self._wait(self.keys(user, client), now)
+
+    def _wait(self, keys: list[str], now: float) -> float:
+        waits = [r.locked_until - now for k in keys if (r := self._records.get(k)) is not None]
+        return max([0.0, *waits])
+
+    def attempt(self, user: str, client: str | None, check: Callable[[], bool]) -> bool:
+        """Run `check` (the credential comparison) unless `user` or `client` is locked out,
+        and record its outcome. False while locked, whatever `check` would say."""
+        keys = self.keys(user, client)
+        with self._lock:
+            now = self.clock()
+            if self._wait(keys, now) > 0:
+                return False
+        ok = check()  # outside the lock: the comparison may take its time
+        with self._lock:
+            now = self.clock()
+            if ok:
+                for key in keys:
+                    self._records.pop(key, None)
+                return True
+            for key in keys:
+                self._failed(key, now)
+            self._prune(now)
+        return False
+
+    def _failed(self, key: str, now: float) -> None:
+        record = self._records.setdefault(key, _Record())
+        if record.failures and now - record.failures[-1] > self.window:
+            record.failures.clear()
+            record.locks = 0  # a quiet window: start over
+        record.failures = [t for t in record.failures if now - t <= self.window] + [now]
+        record.seen = now
+        if len(record.failures) >= self.max_failures:
+            delay = min(self.max_delay, self.base_delay * 2**record.locks)
+            record.locked_until = now + delay
+            record.locks += 1
+
+    def _prune(self, now: float) -> None:
+        if len(self._records) <= self.max_keys:
+            return
+        for key, record in list(self._records.items()):
+            if now - record.seen > self.window and record.locked_until <= now:
+                del self._records[key]
+        while len(self._records) > self.max_keys:
+            oldest = min(self._records, key=lambda k: self._records[k].seen)
+            del self._records[oldest]
+
+
+def throttled_login(
+    expected: tuple[str, str], throttle: LoginThrottle | None = None
+) -> Callable[[str, str], bool]:
+    """A `(user, password) -> bool` login check for Gradio's `auth=`: `check_login` behind
+    `throttle` (a default `LoginThrottle` when None), per user name and per client address
+    (`current_client`, when the server's middleware sets it)."""
+    guard = throttle or LoginThrottle()
+
+    def login(user: str, password: str) -> bool:
+        return guard.attempt(
+            user, current_client.get(), lambda: check_login(user, password, expected)
+        )
+
+    login.throttle = guard  # type: ignore[attr-defined]
+    return login

@@ -67,3 +67,105 @@ def test_error_info_gives_codes_and_statuses() -> None:
     assert error_info(KBQAError("m")).code == "error"
     internal = error_info(RuntimeError("boom"))
     assert internal.code == "internal" and internal.status == 500 and not internal.user_error
+
+
+# -- login throttling (issue 11, item 10) ------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_200_wrong_passwords_then_the_right_one_is_refused_until_the_back_off() -> None:
+    import time
+
+    from kbqa.service.access import LoginThrottle, throttled_login
+
+    clock = _Clock()
+    login = throttled_login(("alice", "pw"), LoginThrottle(clock=clock))
+    started = time.perf_counter()
+    accepted = [login("alice", f"guess-{i}") for i in range(200)]
+    right = login("alice", "pw")
+    assert time.perf_counter() - started < 0.1  # refusing costs nothing
+    assert not any(accepted) and not right  # the right password is refused while locked
+    throttle = login.throttle  # type: ignore[attr-defined]
+    wait = throttle.retry_after("alice")
+    assert 0 < wait <= 60
+    clock.now += wait - 0.01
+    assert not login("alice", "pw")  # still locked
+    clock.now += 0.02
+    assert login("alice", "pw")  # accepted after the back-off
+    assert login("alice", "guess") is False and login("alice", "pw")  # a success reset it
+
+
+def test_back_off_grows_and_is_capped() -> None:
+    from kbqa.service.access import LoginThrottle
+
+    clock = _Clock()
+    throttle = LoginThrottle(max_failures=5, base_delay=1.0, max_delay=60.0, clock=clock)
+    wrong = lambda: False  # noqa: E731
+    for _ in range(4):
+        assert not throttle.attempt("bob", None, wrong)
+    assert throttle.retry_after("bob") == 0  # four failures: not locked yet
+    delays = []
+    for _ in range(9):
+        throttle.attempt("bob", None, wrong)
+        delays.append(throttle.retry_after("bob"))
+        clock.now += delays[-1]  # wait out the lock, then fail again
+    assert delays == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    # Attempts during a lock never reach the password check.
+    throttle.attempt("bob", None, wrong)
+    assert not throttle.attempt("bob", None, lambda: pytest.fail("checked while locked"))
+    # A quiet window forgets the failures.
+    clock.now += 400
+    assert throttle.attempt("bob", None, lambda: True)
+
+
+def test_throttled_per_client_across_user_names() -> None:
+    from kbqa.service.access import LoginThrottle, current_client, throttled_login
+
+    login = throttled_login(("alice", "pw"), LoginThrottle(clock=_Clock()))
+    token = current_client.set("203.0.113.9")
+    try:
+        for i in range(5):
+            assert not login(f"user{i}", "x")  # a new user name each time
+        assert not login("alice", "pw")  # this client is locked out
+    finally:
+        current_client.reset(token)
+    token = current_client.set("198.51.100.7")  # another client
+    try:
+        assert login("alice", "pw")
+    finally:
+        current_client.reset(token)
+
+
+def test_throttle_is_thread_safe() -> None:
+    import threading
+
+    from kbqa.service.access import LoginThrottle
+
+    throttle = LoginThrottle(max_failures=5, clock=_Clock())
+    checks = []
+    lock = threading.Lock()
+
+    def wrong() -> bool:
+        with lock:
+            checks.append(1)
+        return False
+
+    def hammer() -> None:
+        for _ in range(50):
+            throttle.attempt("alice", None, wrong)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Only the first failures were checked (one per thread may have been in flight at the lock).
+    assert 5 <= len(checks) <= 5 + len(threads)
+    assert throttle.retry_after("alice") > 0

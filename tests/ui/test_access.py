@@ -43,3 +43,36 @@ def test_cli_refuses_public_binding_with_exit_code_2(kbqa_home) -> None:
     assert "refusing to listen on 0.0.0.0 without a login" in result.stderr
     assert "Traceback" not in result.stderr
     assert time.perf_counter() - started < 15  # answered before Gradio is imported
+
+
+@pytest.mark.slow
+def test_real_server_throttles_logins(tmp_path) -> None:
+    """`kbqa ui --auth` on 127.0.0.1: 200 wrong passwords lock the login (locks of 1 s, then
+    2 s: the test caps them there); the right password is refused during the lock and accepted
+    once it ends."""
+    import httpx
+
+    from tests.ui.conftest import start_server, stop_server
+
+    server = start_server(
+        tmp_path,
+        "throttle",
+        "--auth",
+        "alice:open-sesame",
+        env={"KBQA_UI__LOGIN_BACKOFF_S": "1", "KBQA_UI__LOGIN_BACKOFF_MAX_S": "2"},
+    )
+
+    def login(password: str) -> int:
+        data = {"username": "alice", "password": password}
+        return httpx.post(server.url + "/login", data=data, timeout=30).status_code
+
+    try:
+        codes = [login(f"guess{i}") for i in range(200)]
+        assert codes == [400] * 200, server.log_tail()
+        assert login("open-sesame") == 400  # locked: the right password is refused too
+        waited = time.monotonic()
+        while login("open-sesame") != 200:
+            assert time.monotonic() - waited < 5, "still locked after the longest back-off"
+            time.sleep(0.25)
+    finally:
+        stop_server(server)
