@@ -25,6 +25,10 @@ class KnowledgeBaseLocked(KnowledgeBaseError):
     pass
 
 
+class KnowledgeBaseDamaged(KnowledgeBaseError):
+    """A knowledge base's stored data cannot be read: says which base and what is damaged."""
+
+
 class ModelError(KBQAError):
     """A model could not be found, loaded or run."""
 

@@ -8,17 +8,19 @@ hits = kb.search("如何配置代理？", k=5)
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kbqa.errors import EmbedderMismatch, KnowledgeBaseError
+from kbqa.errors import EmbedderMismatch, KBQAError, KnowledgeBaseDamaged, KnowledgeBaseError
 from kbqa.settings import Settings
 from kbqa.store.base import FileRecord
-from kbqa.store.factory import holds_knowledge_base, open_records, open_store
+from kbqa.store.factory import describe_damage, holds_knowledge_base, open_records, open_store
 from kbqa.store.store import Store
 from kbqa.types import Hit
 
@@ -28,6 +30,30 @@ if TYPE_CHECKING:
     from kbqa.ingest import IngestReport, ProgressCallback
     from kbqa.retrieval.langchain_retriever import KnowledgeBaseRetriever
     from kbqa.store.langchain_store import KBQAVectorStore
+
+#: what the embedder's fingerprint is its vector of; bilingual, so either kind of model sees text
+FINGERPRINT_TEXT = "kbqa embedder fingerprint: 知识库问答的嵌入模型指纹"
+#: the cosine two loads of one model reach (fp32 against bf16 gives about 0.999; two different
+#: 384-d models, e5-small and all-MiniLM-L6-v2, under 0.1)
+FINGERPRINT_AGREEMENT = 0.98
+
+
+def fingerprint_agreement(kept: str, probe: Any) -> float:
+    """Cosine between a kept fingerprint (JSON list) and a fresh probe vector; 0 if unreadable."""
+    import json
+
+    import numpy as np
+
+    try:
+        vector = np.asarray(json.loads(kept), dtype=np.float32)
+    except (ValueError, TypeError):
+        return 0.0
+    probe = np.asarray(probe, dtype=np.float32)
+    if vector.shape != probe.shape:
+        return 0.0
+    norm = float(np.linalg.norm(vector) * np.linalg.norm(probe)) or 1.0
+    return float(vector @ probe) / norm
+
 
 _NAME = re.compile(r"^[\w][\w.\-]{0,63}$")
 
@@ -39,6 +65,32 @@ def _validate_name(name: str) -> str:
             "(at most 64, not starting with '.' or '-')"
         )
     return name
+
+
+@contextmanager
+def reporting_damage(name: str) -> Iterator[None]:
+    """Turn a record store's report of damaged data into a KnowledgeBaseDamaged naming the base."""
+    try:
+        yield
+    except KBQAError:
+        raise
+    except Exception as error:
+        damage = describe_damage(error)
+        if damage is None:
+            raise
+        raise KnowledgeBaseDamaged(
+            f"knowledge base {name!r} is damaged ({damage}); run `kbqa kb check {name}` "
+            f"and `kbqa kb repair {name}`"
+        ) from error
+
+
+def _reports_damage(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(self: KnowledgeBase, *args: Any, **kwargs: Any) -> Any:
+        with reporting_damage(self.name):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class KnowledgeBase:
@@ -70,7 +122,13 @@ class KnowledgeBase:
                 f"no knowledge base named {name!r} (known: {known}); "
                 f"create it with `kbqa ingest PATH --kb {name}`"
             )
-        return cls(name, settings, open_store(folder, settings.store, create=create))
+        with reporting_damage(name):
+            store = open_store(folder, settings.store, create=create)
+            try:
+                return cls(name, settings, store)
+            except BaseException:
+                store.close()
+                raise
 
     @classmethod
     def create(cls, name: str, settings: Settings | None = None) -> KnowledgeBase:
@@ -125,6 +183,7 @@ class KnowledgeBase:
         )
 
     @property
+    @_reports_damage
     def embedder(self) -> Embedder:
         if self._embedder is None:
             from kbqa.embedders import load_embedder
@@ -136,6 +195,7 @@ class KnowledgeBase:
                     f"knowledge base {self.name!r} holds {dimension}-d vectors but embedder "
                     f"{embedder.name!r} makes {embedder.dimension}-d ones"
                 )
+            self._check_fingerprint(embedder)
             if self.store.get_meta("embedder") is None:
                 self.store.set_meta(
                     {
@@ -147,8 +207,27 @@ class KnowledgeBase:
             self._embedder = embedder
         return self._embedder
 
+    def _check_fingerprint(self, embedder: Embedder) -> None:
+        """The embedder must be the model that made the stored vectors, whatever the manifest's
+        name says: its vector for a fixed probe text is kept in the manifest and compared."""
+        probe = embedder.encode_documents([FINGERPRINT_TEXT])[0]
+        kept = self.store.get_meta("embedder_fingerprint")
+        if kept is None:  # a new base, or one made before fingerprints: keep this model's
+            self.store.set_meta({"embedder_fingerprint": [round(float(x), 4) for x in probe]})
+            return
+        agreement = fingerprint_agreement(kept, probe)
+        if agreement < FINGERPRINT_AGREEMENT:
+            raise EmbedderMismatch(
+                f"knowledge base {self.name!r} was built by another model than the embedder "
+                f"{embedder.name!r} now loaded for it (their vectors for a fixed probe text "
+                f"agree to {agreement:.2f}, at least {FINGERPRINT_AGREEMENT} is expected): its "
+                "manifest was edited or the model's files changed; restore them, or ingest "
+                "the documents into a new base"
+            )
+
     # -- ingestion ----------------------------------------------------------------------------------
 
+    @_reports_damage
     def add(
         self,
         paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
@@ -167,11 +246,13 @@ class KnowledgeBase:
         # The embedder is passed as a getter: unchanged files are skipped without loading it.
         return Ingestor(self.store, lambda: self.embedder, self.settings)
 
+    @_reports_damage
     def reindex(self, *, progress: bool | ProgressCallback = False) -> IngestReport:
         """Read every file again from where it was ingested and rebuild its chunks."""
         origins = [record.origin for record in self.store.files() if record.origin]
         return self._ingestor().run(origins, force=True, progress=progress)
 
+    @_reports_damage
     def remove(self, source: str) -> int:
         """Remove a file by its relative path, base name or the path it was ingested from;
         returns the number of chunks removed."""
@@ -200,12 +281,15 @@ class KnowledgeBase:
             self.store.save_index()
         return removed
 
+    @_reports_damage
     def files(self) -> list[FileRecord]:
         return self.store.files()
 
+    @_reports_damage
     def count_chunks(self) -> int:
         return self.store.count()
 
+    @_reports_damage
     def info(self) -> dict[str, Any]:
         files = self.files()
         return {
@@ -218,6 +302,7 @@ class KnowledgeBase:
 
     # -- retrieval ----------------------------------------------------------------------------------
 
+    @_reports_damage
     def search(
         self,
         query: str,
@@ -257,6 +342,7 @@ class KnowledgeBase:
         add_relevance(query, hits, self.embedder.name, mode)
         return hits
 
+    @_reports_damage
     def neighbours(self, hit: Hit, span: int = 1) -> list[Hit]:
         """The chunks around `hit` in its document (itself included), in reading order."""
         from kbqa.retrieval.hybrid import to_hit
@@ -277,6 +363,7 @@ class KnowledgeBase:
 
         return KnowledgeBaseRetriever(knowledge_base=self, k=k, search_kwargs=search_kwargs)
 
+    @_reports_damage
     def as_vectorstore(self) -> KBQAVectorStore:
         from kbqa.store.langchain_store import KBQAVectorStore
 

@@ -1,4 +1,4 @@
-"""`kbqa kb list|show|delete`."""
+"""`kbqa kb list|show|remove|delete|check|repair`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("kb", help="list, show or delete knowledge bases")
+    parser = subparsers.add_parser("kb", help="list, show, check, repair or delete knowledge bases")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="knowledge bases with file and chunk counts")
     listing.add_argument("--json", action="store_true")
@@ -29,31 +29,52 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete.add_argument("name")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler="kbqa.cli.kb:delete")
+    check = actions.add_parser(
+        "check", help="say what is damaged or inconsistent in a knowledge base (exit 1 if any)"
+    )
+    check.add_argument("name", nargs="?", help="default: 'default'")
+    check.set_defaults(handler="kbqa.cli.kb:check")
+    repair = actions.add_parser(
+        "repair",
+        help="rebuild a knowledge base's damaged indexes from its records, or say what must be "
+        "ingested again",
+    )
+    repair.add_argument("name", nargs="?", help="default: 'default'")
+    repair.set_defaults(handler="kbqa.cli.kb:repair")
 
 
 def list_bases(args: argparse.Namespace) -> int:
     from kbqa.cli import load_settings
+    from kbqa.errors import KnowledgeBaseDamaged
     from kbqa.ingest import counted
     from kbqa.knowledge_base import KnowledgeBase
 
     settings = load_settings(args)
     rows = []
     for name in KnowledgeBase.list_names(settings):
-        kb = KnowledgeBase.open(name, settings)
-        rows.append(
-            {
-                "name": name,
-                "files": len(kb.files()),
-                "chunks": kb.count_chunks(),
-                "embedder": kb.store.get_meta("embedder"),
-            }
-        )
+        try:
+            kb = KnowledgeBase.open(name, settings)
+            try:
+                row = {
+                    "name": name,
+                    "files": len(kb.files()),
+                    "chunks": kb.count_chunks(),
+                    "embedder": kb.store.get_meta("embedder"),
+                }
+            finally:
+                kb.close()
+        except KnowledgeBaseDamaged as error:  # one damaged base must not hide the others
+            row = {"name": name, "damaged": str(error)}
+        rows.append(row)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif not rows:
         print(f"no knowledge bases in {settings.kb_root}")
     else:
         for row in rows:
+            if "damaged" in row:
+                print(f"{row['name']}\tDAMAGED: {row['damaged']}")
+                continue
             files, chunks = counted(row["files"], "file"), counted(row["chunks"], "chunk")
             print(f"{row['name']}\t{files}\t{chunks}\t{row['embedder']}")
     return 0
@@ -120,4 +141,41 @@ def delete(args: argparse.Namespace) -> int:
             return 1
     KnowledgeBase.delete(args.name, settings)
     print(f"deleted knowledge base {args.name!r}")
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    from kbqa.cli import load_settings
+    from kbqa.health import check_knowledge_base
+
+    settings = load_settings(args, kb=args.name)
+    problems = check_knowledge_base(settings.kb, settings)
+    if not problems:
+        print(f"{settings.kb}: ok (records, lexical index, dense index, embedder)")
+        return 0
+    print(f"{settings.kb}: {len(problems)} problem{'s' if len(problems) > 1 else ''}")
+    for problem in problems:
+        how = "repairable" if problem.repairable else "not repairable"
+        print(f"  {problem} ({how})")
+    if all(problem.repairable for problem in problems):
+        print(f"run `kbqa kb repair {settings.kb}` to rebuild from the records")
+    return 1
+
+
+def repair(args: argparse.Namespace) -> int:
+    from kbqa.cli import load_settings
+    from kbqa.health import repair_knowledge_base
+
+    settings = load_settings(args, kb=args.name)
+    found, remaining = repair_knowledge_base(settings.kb, settings)
+    if not found:
+        print(f"{settings.kb}: nothing to repair")
+        return 0
+    for problem in found:
+        print(f"  rebuilt: {problem}")
+    if remaining:
+        for problem in remaining:
+            print(f"  still wrong: {problem}")
+        return 1
+    print(f"{settings.kb}: repaired; `kbqa kb check {settings.kb}` finds nothing wrong")
     return 0

@@ -67,6 +67,18 @@ class FileRecord:
         return self.doc
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing a consistency check found wrong in a knowledge base's stored data."""
+
+    part: str  # "records", "lexical index", "dense index", "manifest", "embedder"
+    detail: str
+    repairable: bool  # whether rebuilding from the record store fixes it
+
+    def __str__(self) -> str:
+        return f"{self.part}: {self.detail}"
+
+
 @dataclass
 class Change:
     """What one committed batch did, for the indexes to follow."""
@@ -85,6 +97,8 @@ class Snapshot(Protocol):
     """One committed state of a record store, read consistently (for rebuilding an index)."""
 
     generation: int
+    state: str  # names this committed state exactly (see RecordStore.state)
+    count: int  # chunks in it
 
     def vector_batches(self, size: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(int64 ids, float32 vectors) in id order, `size` rows at a time."""
@@ -131,6 +145,12 @@ class RecordStore(Protocol):
     @property
     def generation(self) -> int: ...
 
+    @property
+    def state(self) -> str:
+        """A token that names the committed state exactly: new with every commit, never reused
+        (a generation number can come back with a restored or rolled-back record store)."""
+        ...
+
     def dimension(self) -> int | None: ...
 
     # -- reading ----------------------------------------------------------------------------------
@@ -158,6 +178,18 @@ class RecordStore(Protocol):
 
     def snapshot(self) -> AbstractContextManager[Snapshot]: ...
 
+    # -- consistency ----------------------------------------------------------------------------
+
+    def check(self) -> list[Problem]:
+        """What is damaged or inconsistent in the records themselves (the source of truth)."""
+        ...
+
+    def rewrite(self) -> None:
+        """Copy every record into fresh storage and swap it in atomically (keeping the damaged
+        original aside), for damage outside the records' own rows; the caller holds writer()
+        and has closed the indexes."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -173,6 +205,14 @@ class LexicalIndex(Protocol):
 
     def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
         """Chunk ids best first by BM25; only ids in `allowed` when it is given."""
+        ...
+
+    def check(self) -> list[Problem]:
+        """Whether the index is readable and holds exactly the record store's chunks."""
+        ...
+
+    def rebuild(self) -> None:
+        """Index every chunk of the record store again, from nothing (the caller holds writer())."""
         ...
 
     def close(self) -> None: ...
@@ -199,6 +239,14 @@ class DenseIndex(Protocol):
 
     def save(self) -> None:
         """Persist what is loaded, atomically (a no-op for engines that persist on write)."""
+        ...
+
+    def check(self) -> list[Problem]:
+        """What is wrong with what the index persisted (stale, damaged, the wrong rows)."""
+        ...
+
+    def rebuild(self) -> None:
+        """Build the index again from the record store and persist it."""
         ...
 
     def close(self) -> None: ...

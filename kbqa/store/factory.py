@@ -33,6 +33,7 @@ LEGACY = StoreSettings(records="sqlite", dense="faiss", lexical="fts5")
 class _RecordBackend:
     open: RecordStoreFactory
     holds: Callable[[Path], bool]
+    damage: Callable[[BaseException], str | None] = lambda error: None
 
 
 _records: dict[str, _RecordBackend] = {}
@@ -41,9 +42,13 @@ _lexical: dict[str, LexicalIndexFactory] = {}
 
 
 def register_record_store(
-    name: str, factory: RecordStoreFactory, holds: Callable[[Path], bool]
+    name: str,
+    factory: RecordStoreFactory,
+    holds: Callable[[Path], bool],
+    damage: Callable[[BaseException], str | None] | None = None,
 ) -> None:
-    _records[name] = _RecordBackend(factory, holds)
+    """`damage(error)` says what is damaged when `error` is the backend reporting damaged data."""
+    _records[name] = _RecordBackend(factory, holds, damage or (lambda error: None))
 
 
 def register_dense_index(name: str, factory: DenseIndexFactory) -> None:
@@ -59,10 +64,13 @@ def _builtins() -> None:
     if "sqlite" in _records:
         return
     from kbqa.store.faiss_index import FaissIndex
-    from kbqa.store.sqlite import FTS5Index, SQLiteRecordStore, holds_store
+    from kbqa.store.sqlite import FTS5Index, SQLiteRecordStore, describe_damage, holds_store
 
     register_record_store(
-        "sqlite", lambda folder, create: SQLiteRecordStore(folder, create=create), holds_store
+        "sqlite",
+        lambda folder, create: SQLiteRecordStore(folder, create=create),
+        holds_store,
+        describe_damage,
     )
     _dense.setdefault("faiss", FaissIndex)
     _lexical.setdefault("fts5", FTS5Index)
@@ -73,6 +81,15 @@ def _pick(kind: str, registry: dict, name: str):
         known = ", ".join(sorted(registry)) or "none"
         raise KnowledgeBaseError(f"unknown {kind} {name!r} (registered: {known})")
     return registry[name]
+
+
+def describe_damage(error: BaseException) -> str | None:
+    """What is damaged, when `error` is a record store reporting damaged data (else None)."""
+    _builtins()
+    for backend in _records.values():
+        if found := backend.damage(error):
+            return found
+    return None
 
 
 def holds_knowledge_base(folder: Path) -> bool:

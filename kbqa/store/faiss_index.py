@@ -1,8 +1,11 @@
 """The FAISS dense index: exact inner product (IndexFlatIP in an IndexIDMap2), ids = chunk ids.
 
-A cache of the vectors in the record store. `index.<gen>.faiss` holds generation <gen>; it is
-written to a temporary name and renamed, and named after the generation it holds, so a reader can
-never pair an index with the wrong rows. Missing, stale or damaged: rebuilt from the record store.
+A cache of the vectors in the record store. `index.<gen>.<state>.faiss` holds generation <gen>
+of the committed state named <state> (random per commit, so a restored or rolled-back
+store.sqlite that reuses a generation number never pairs with a newer file); it is written to a
+temporary name and renamed. A file is used only if it also holds as many vectors as the records
+and of their dimension. Missing, stale or damaged: rebuilt from the record store. Temporary files
+left by a killed writer are removed when the index is opened.
 """
 
 from __future__ import annotations
@@ -14,43 +17,78 @@ from typing import Any
 
 import numpy as np
 
-from kbqa.store.base import Change, RecordStore
+from kbqa.store.base import Change, Problem, RecordStore
 
 
 class FaissIndex:
     name = "faiss"
+    part = "dense index"
 
     def __init__(self, records: RecordStore) -> None:
         self.records = records
         self.folder = Path(records.folder)
         self._lock = threading.RLock()
         self._index: Any = None
-        self._generation = -1
+        self._version: tuple[int, str] = (-1, "")
+        remove_stale_temporaries(self.folder)
 
-    def _path(self, generation: int) -> Path:
-        return self.folder / f"index.{generation}.faiss"
+    def _path(self, version: tuple[int, str]) -> Path:
+        generation, state = version
+        return self.folder / f"index.{generation}.{state}.faiss"
+
+    def _committed(self) -> tuple[int, str]:
+        return self.records.generation, self.records.state
 
     def index(self) -> Any:
-        """The FAISS index matching the current committed generation (loaded or rebuilt)."""
-        import faiss
-
-        generation = self.records.generation
+        """The FAISS index matching the current committed state (loaded or rebuilt)."""
         with self._lock:
-            if self._index is not None and self._generation == generation:
+            if self._index is not None and self._version == self._committed():
                 return self._index
             with self.records.snapshot() as snapshot:
-                generation = snapshot.generation
-                path = self._path(generation)
-                index = None
-                if path.exists():
-                    try:
-                        index = faiss.read_index(str(path))
-                    except RuntimeError:
-                        index = None  # damaged cache file: rebuild below
+                version = (snapshot.generation, snapshot.state)
+                index = self._read(self._path(version), snapshot.count)
                 if index is None:
                     index = self._build(snapshot)
-            self._index, self._generation = index, generation
+            self._index, self._version = index, version
             return index
+
+    def _read(self, path: Path, count: int) -> Any:
+        """The saved index at `path` if it exists and fits the records, else None."""
+        import faiss
+
+        if not path.exists():
+            return None
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError:
+            return None  # damaged cache file
+        dimension = self.records.dimension()
+        if index.ntotal != count or (count and dimension and index.d != dimension):
+            return None
+        return index
+
+    def check(self) -> list[Problem]:
+        """What is wrong with the saved index files (none saved is fine: it is a cache)."""
+        with self.records.snapshot() as snapshot:
+            version, count = (snapshot.generation, snapshot.state), snapshot.count
+        current = self._path(version)
+        problems = [
+            Problem(self.part, f"{path.name} does not belong to the committed state", True)
+            for path in sorted(self.folder.glob("index.*.faiss"))
+            if path != current
+        ]
+        if current.exists() and self._read(current, count) is None:
+            detail = f"{current.name} is damaged or does not hold the {count} records' vectors"
+            problems.append(Problem(self.part, detail, True))
+        return problems
+
+    def rebuild(self) -> None:
+        """Forget what is loaded or saved and build the index again from the record store."""
+        with self._lock:
+            self._index, self._version = None, (-1, "")
+            for old in self.folder.glob("index.*.faiss"):
+                old.unlink(missing_ok=True)
+            self.save()
 
     def _build(self, snapshot: Any) -> Any:
         import faiss
@@ -73,7 +111,7 @@ class FaissIndex:
             fits = not change.added_vectors or (
                 index is not None and index.d == len(change.added_vectors[0])
             )
-            if index is not None and self._generation == change.before and fits:
+            if index is not None and self._version[0] == change.before and fits:
                 if change.removed:
                     index.remove_ids(np.asarray(change.removed, dtype=np.int64))
                 if change.added_ids:
@@ -81,8 +119,8 @@ class FaissIndex:
                         np.vstack(change.added_vectors).astype(np.float32, copy=False),
                         np.asarray(change.added_ids, dtype=np.int64),
                     )
-                self._generation = change.after
-            elif self._generation != change.after:
+                self._version = (change.after, self.records.state)
+            elif self._version[0] != change.after:
                 self._index = None
 
     def save(self) -> None:
@@ -91,7 +129,7 @@ class FaissIndex:
 
         with self._lock:
             index = self.index()
-            target = self._path(self._generation)
+            target = self._path(self._version)
             if not target.exists():
                 temporary = target.with_suffix(f".tmp{os.getpid()}")
                 faiss.write_index(index, str(temporary))
@@ -123,4 +161,27 @@ class FaissIndex:
 
     def close(self) -> None:
         with self._lock:
-            self._index, self._generation = None, -1
+            self._index, self._version = None, (-1, "")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove `*.tmp<pid>` files whose writing process is gone (a killed ingest's leftovers)."""
+    removed = []
+    for path in folder.glob("*.tmp*"):
+        pid = path.suffix.removeprefix(".tmp")
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True

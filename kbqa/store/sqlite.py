@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
-from kbqa.store.base import FileRecord, NewChunk, RecordStore, StoredChunk
+from kbqa.store.base import FileRecord, NewChunk, Problem, RecordStore, StoredChunk
 from kbqa.store.tokenize import tokenize
 
 SCHEMA_VERSION = 1
@@ -63,8 +65,30 @@ _FILE_COLUMNS = "doc, source, origin, sha256, size, mtime, pages, chunks, added_
 
 
 def holds_store(folder: Path) -> bool:
-    """Whether `folder` holds a SQLite knowledge base."""
-    return (Path(folder) / DB_NAME).is_file()
+    """Whether `folder` holds a SQLite knowledge base (finishing a repair a crash interrupted)."""
+    database = Path(folder) / DB_NAME
+    fresh = database.with_name(_FRESH)
+    if not database.exists() and fresh.is_file():
+        os.replace(fresh, database)  # rewrite() fsyncs the fresh copy before moving the old aside
+    return database.is_file()
+
+
+_FRESH = f"{DB_NAME}.new"
+
+
+#: SQLite's result codes for a file that is damaged, not merely busy or misused
+_DAMAGE_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_CORRUPT_VTAB", "SQLITE_CORRUPT_INDEX"}
+
+
+def describe_damage(error: BaseException) -> str | None:
+    """What is damaged, when `error` is SQLite reporting a damaged file (else None)."""
+    if not isinstance(error, sqlite3.DatabaseError):
+        return None
+    name = getattr(error, "sqlite_errorname", "") or ""
+    text = str(error)
+    if name in _DAMAGE_CODES or "malformed" in text or "not a database" in text:
+        return f"{DB_NAME}: {text}"
+    return None
 
 
 def _chunk(row: tuple) -> StoredChunk:
@@ -74,9 +98,10 @@ def _chunk(row: tuple) -> StoredChunk:
 class _Snapshot:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        self.generation = int(
-            db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
-        )
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'state')"))
+        self.generation = int(meta["generation"])
+        self.state = meta.get("state", "0")
+        self.count = int(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     def vector_batches(self, size: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         ids: list[int] = []
@@ -188,6 +213,11 @@ class SQLiteRecordStore:
     def generation(self) -> int:
         return int(self.get_meta("generation", "0") or 0)
 
+    @property
+    def state(self) -> str:
+        """Names the committed state exactly (random per commit; "0" before the first one)."""
+        return self.get_meta("state", "0") or "0"
+
     def dimension(self) -> int | None:
         value = self.get_meta("dimension")
         return int(value) if value else None
@@ -248,6 +278,9 @@ class SQLiteRecordStore:
     def bump_generation(self, tx: sqlite3.Connection) -> tuple[int, int]:
         old = int(tx.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
         tx.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(old + 1),))
+        # A fresh random state with every commit: a generation number can come back (a restored
+        # store.sqlite, a commit lost to power failure), a state never does.
+        tx.execute("INSERT OR REPLACE INTO meta VALUES ('state', ?)", (secrets.token_hex(8),))
         return old, old + 1
 
     # -- reads ----------------------------------------------------------------------------------
@@ -316,11 +349,102 @@ class SQLiteRecordStore:
                 out[chunk_id] = np.frombuffer(blob, dtype=np.float32)
         return out
 
+    # -- consistency ----------------------------------------------------------------------------
+
+    def check(self) -> list[Problem]:
+        try:
+            verdict = [row[0] for row in self.db.execute("PRAGMA integrity_check(5)")]
+        except sqlite3.DatabaseError as error:  # the check itself stumbles on a damaged page
+            verdict = [str(error)]
+        unreadable = self._unreadable()
+        if unreadable:
+            return [Problem("records", unreadable, False)]
+        problems = self._inconsistencies()
+        if verdict != ["ok"]:
+            detail = f"{DB_NAME} fails SQLite's integrity check ({verdict[0]}); every record reads"
+            problems.append(Problem("records", detail, True))
+        return problems
+
+    def _unreadable(self) -> str | None:
+        """What stops every record from being read whole, if anything."""
+        try:
+            dimension = self.dimension()
+            size = 4 * dimension if dimension else None
+            wrong = 0
+            # NOT INDEXED: read the rows themselves, not an index (which a rewrite rebuilds)
+            rows = self.db.execute("SELECT metadata, length(vector) FROM chunks NOT INDEXED")
+            for metadata, length in rows:
+                json.loads(metadata)
+                wrong += size is not None and length != size
+            self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files NOT INDEXED").fetchall()
+        except sqlite3.DatabaseError as error:
+            return f"records cannot all be read ({error})"
+        except ValueError as error:
+            return f"a chunk's metadata is not JSON ({error})"
+        if wrong:
+            return f"{wrong} chunks hold vectors that are not {dimension}-d"
+        return None
+
+    def _inconsistencies(self) -> list[Problem]:
+        counted: dict[str, int] = {}
+        for (doc,) in self.db.execute("SELECT doc FROM chunks NOT INDEXED WHERE doc IS NOT NULL"):
+            counted[doc] = counted.get(doc, 0) + 1
+        problems = []
+        files = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files NOT INDEXED ORDER BY doc")
+        for record in [FileRecord(*row) for row in files]:
+            held = counted.pop(record.doc, 0)
+            if held != record.chunks:
+                detail = f"{record.doc}: {held} chunks stored, {record.chunks} recorded"
+                problems.append(Problem("records", detail + "; ingest it again", False))
+        for doc in sorted(counted):
+            problems.append(Problem("records", f"{doc}: chunks of a file not recorded", False))
+        return problems
+
+    def rewrite(self) -> None:
+        fresh = self.folder / _FRESH
+        fresh.unlink(missing_ok=True)
+        connection = sqlite3.connect(fresh, isolation_level=None)
+        connection.executescript(_SCHEMA)
+        connection.close()
+        db = self.db
+        db.execute("ATTACH DATABASE ? AS fresh", (str(fresh),))
+        try:
+            db.execute("BEGIN")
+            db.execute("INSERT INTO fresh.meta SELECT key, value FROM main.meta")
+            db.execute(f"INSERT INTO fresh.files SELECT {_FILE_COLUMNS} FROM main.files")
+            columns = f"{_CHUNK_COLUMNS}, vector"
+            db.execute(f"INSERT INTO fresh.chunks ({columns}) SELECT {columns} FROM main.chunks")
+            # Ids are never reused (AUTOINCREMENT): keep the counter past every id ever given.
+            db.execute(
+                "UPDATE fresh.sqlite_sequence SET seq = max(seq, "
+                "(SELECT coalesce(max(seq), 0) FROM main.sqlite_sequence WHERE name = 'chunks')) "
+                "WHERE name = 'chunks'"
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO fresh.meta VALUES ('state', ?)", (secrets.token_hex(8),)
+            )
+            db.execute("COMMIT")
+        finally:
+            db.execute("DETACH DATABASE fresh")
+        with fresh.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        self.close()
+        aside = self.folder / f"{DB_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        for suffix in ("-wal", "-shm"):
+            companion = self.db_path.with_name(DB_NAME + suffix)
+            if companion.exists():
+                os.replace(companion, aside.with_name(aside.name + suffix))
+        os.replace(self.db_path, aside)
+        os.replace(fresh, self.db_path)
+
     def close(self) -> None:
         connection = getattr(self._local, "db", None)
         if connection is not None:
             connection.close()
             self._local.db = None
+
+
+_CREATE_FTS = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (tokens)"
 
 
 class FTS5Index:
@@ -335,7 +459,7 @@ class FTS5Index:
                 f"the fts5 lexical index needs the sqlite record store, not {records.name!r}"
             )
         self.records = records
-        records.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (tokens)")
+        records.db.execute(_CREATE_FTS)
 
     def add(self, tx: sqlite3.Connection, chunks: Iterable[tuple[int, NewChunk]]) -> None:
         tx.executemany(
@@ -360,6 +484,35 @@ class FTS5Index:
         else:
             sql = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
         return [row[0] for row in self.records.db.execute(sql, (match, limit))]
+
+    def check(self) -> list[Problem]:
+        db = self.records.db
+        try:
+            db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check')")
+            missing = db.execute(
+                "SELECT COUNT(*) FROM chunks WHERE id NOT IN (SELECT rowid FROM chunks_fts)"
+            ).fetchone()[0]
+            extra = db.execute(
+                "SELECT COUNT(*) FROM chunks_fts WHERE rowid NOT IN (SELECT id FROM chunks)"
+            ).fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            return [Problem("lexical index", f"chunks_fts cannot be read ({error})", True)]
+        if missing or extra:
+            detail = f"chunks_fts lacks {missing} chunks and holds {extra} that are gone"
+            return [Problem("lexical index", detail, True)]
+        return []
+
+    def rebuild(self) -> None:
+        with self.records.transaction() as tx:
+            tx.execute("DROP TABLE IF EXISTS chunks_fts")
+            tx.execute(_CREATE_FTS)
+            batch: list[tuple[int, NewChunk]] = []
+            for chunk in self.records.iter_chunks():
+                batch.append((chunk.id, NewChunk(chunk.uid, chunk.text, chunk.metadata)))
+                if len(batch) >= 1000:
+                    self.add(tx, batch)
+                    batch = []
+            self.add(tx, batch)
 
     def close(self) -> None:
         pass  # the record store owns the connection

@@ -20,6 +20,7 @@ from kbqa.store.base import (
     FileRecord,
     LexicalIndex,
     NewChunk,
+    Problem,
     RecordStore,
     StoredChunk,
 )
@@ -103,6 +104,29 @@ class Store:
 
     def save_index(self) -> None:
         self.dense.save()
+
+    # -- consistency ---------------------------------------------------------------------------
+
+    def check(self) -> list[Problem]:
+        """Everything found wrong: the records first (if they cannot be read, nothing else can)."""
+        problems = self.records.check()
+        if any(p.part == "records" and not p.repairable for p in problems):
+            return problems
+        return problems + self.lexical.check() + self.dense.check()
+
+    def repair(self, problems: Sequence[Problem]) -> None:
+        """Rebuild what `problems` (from check(), all repairable) say is damaged, from the
+        records; the caller holds writer()."""
+        unrepairable = [str(p) for p in problems if not p.repairable]
+        if unrepairable:
+            raise ValueError(f"cannot repair: {'; '.join(unrepairable)}")
+        parts = {p.part for p in problems}
+        self.dense.close()
+        if "records" in parts:
+            self.records.rewrite()
+        if parts & {"records", "lexical index"}:
+            self.lexical.rebuild()
+        self.dense.rebuild()
 
     # -- reading (the common ones; search goes to .records, .dense and .lexical directly) --------
 

@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from kbqa.store.base import Change, RecordStore
+from kbqa.store.base import Change, Problem, RecordStore
 
 
 class NumpyIndex:
@@ -73,6 +73,12 @@ class NumpyIndex:
 
     def save(self) -> None:
         pass  # in memory only: rebuilt from the record store when a base is opened
+
+    def check(self) -> list[Problem]:
+        return []  # nothing persisted, so nothing can go stale or be damaged
+
+    def rebuild(self) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:
