@@ -6,6 +6,7 @@ Each batch of files is one SQLite transaction, so what was committed before a cr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -25,6 +26,7 @@ from kbqa.types import Chunk
 
 if TYPE_CHECKING:
     from kbqa.embedders import Embedder
+    from kbqa.loaders.worker import LoadWorker
     from kbqa.settings import Settings
     from kbqa.store.store import Store
 
@@ -172,7 +174,7 @@ class Ingestor:
     ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        with self.store.writer(wait_s=5.0):
+        with self.store.writer(wait_s=5.0), self._reader() as reader:
             candidates = discover(paths, report)
             bar = _progress_bar(len(candidates), progress)
             total = len(candidates)
@@ -198,7 +200,7 @@ class Ingestor:
             for candidate in candidates:
                 # Files read but not yet embedded do not count as done: the bar never goes back.
                 bar(finished, total, f"reading {candidate.doc}")
-                prepared = self._prepare(candidate, report, force)
+                prepared = self._prepare(candidate, report, force, reader)
                 if prepared is None:
                     finished += 1
                     bar(finished, total, "")
@@ -227,7 +229,21 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare(self, candidate: Candidate, report: IngestReport, force: bool) -> _Prepared | None:
+    def _reader(self) -> contextlib.AbstractContextManager[LoadWorker | None]:
+        """The reader process of this run (per-file time and memory limits), unless turned off."""
+        if not self.settings.ingest.worker:
+            return contextlib.nullcontext()
+        from kbqa.loaders.worker import LoadWorker
+
+        return LoadWorker(self.settings.ingest)
+
+    def _prepare(
+        self,
+        candidate: Candidate,
+        report: IngestReport,
+        force: bool,
+        reader: LoadWorker | None = None,
+    ) -> _Prepared | None:
         try:
             stat = candidate.file.stat()
             known = self.store.file(candidate.doc)
@@ -247,7 +263,8 @@ class Ingestor:
                 return None
             if stat.st_size == 0:
                 raise LoaderError("empty file")
-            sections = loaders.load(candidate.file)
+            # In the reader process when there is one; the per-file limits hold either way.
+            sections = loaders.load(candidate.file, self.settings.ingest, worker=reader)
             chunks = self.splitter().split(sections, source=candidate.file.name, path=candidate.doc)
             if not chunks:
                 raise LoaderError("no text found")

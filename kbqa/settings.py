@@ -120,6 +120,33 @@ class StoreSettings(_Section):
     lexical: str = "fts5"
 
 
+class IngestSettings(_Section):
+    """Per-file limits on reading a document (issue 11): a file over one is refused by name, with
+    the limit, and the rest of the batch goes on.
+
+    The defaults let ordinary large manuals through: a 5,000-page PDF, a 50 MB plain-text file, a
+    40 MB HTML page (each measured at most ~1.3 GB on the reader process; docs/benchmarks.md, "Per-file
+    limits and memory"). What they stop: a small file that inflates to gigabytes (a PDF content
+    stream or .docx of 1 GB of text), or a file whose parsing runs away in time or memory.
+    """
+
+    # Characters of text one file may yield (a 50 MB ASCII .txt; ~17,000 pages of a dense manual).
+    max_chars: int = Field(50_000_000, ge=1_000)
+    # Pages of one PDF.
+    max_pages: int = Field(5_000, ge=1)
+    # Bytes the compressed parts of one file may inflate to, in MB: a PDF's streams other than
+    # images, a .docx's ZIP members. Checked before parsing, so a bomb costs a second, not 8 GB.
+    max_inflated_mb: int = Field(512, ge=1)
+    # Wall-clock seconds to read one file; the reader process is killed past it.
+    max_seconds: float = Field(300.0, gt=0)
+    # Address space of the reader process in MB (RLIMIT_AS; Python, PDFium and lxml included).
+    max_memory_mb: int = Field(2_048, ge=256)
+    # Read files in a separate reader process (kbqa/loaders/worker.py), where the time and memory
+    # limits hold without taking the main process (or the UI server) down, and the main process's
+    # threads keep running meanwhile. Off: read in-process, with only the size limits above.
+    worker: bool = True
+
+
 class Settings(_Section):
     home: Path = Field(default_factory=default_home)
     kb: str = "default"
@@ -130,6 +157,7 @@ class Settings(_Section):
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ui: UISettings = Field(default_factory=UISettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
 
     @property
     def kb_root(self) -> Path:

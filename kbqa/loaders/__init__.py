@@ -10,6 +10,12 @@ Section.heading is the path of headings above the text, joined by " > " ("第一
 PDF outline entries (the nearest bookmark at or before the page), Markdown # and setext
 headings, HTML h1-h6 (the <title> for text before the first heading), Word's Title and
 Heading N styles. Section.page is the 1-based physical page for PDFs, None otherwise.
+
+Per-file limits (`limits`, an `IngestSettings`; its defaults when not given) bound what one file
+may cost: characters, PDF pages and inflated bytes are checked by the loaders themselves; with a
+`worker` (kbqa/loaders/worker.py) the file is read in that separate process, where time and memory
+are bounded too. A file over a limit raises a LoaderError that names it, e.g. "has 6,000 pages,
+over the 5000-page limit (ingest.max_pages)".
 """
 
 from __future__ import annotations
@@ -17,15 +23,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kbqa.errors import LoaderError, UnsupportedFormat
+from kbqa.loaders._limits import memory_message
 from kbqa.loaders.docx import load_docx
 from kbqa.loaders.html import load_html
 from kbqa.loaders.pdf import load_pdf
 from kbqa.loaders.text import load_md, load_txt
 from kbqa.types import Section
 
-Loader = Callable[[Path], list[Section]]
+if TYPE_CHECKING:
+    from kbqa.loaders.worker import LoadWorker
+
+# (path, limits): limits has max_chars, max_pages and max_inflated_mb (an IngestSettings).
+Loader = Callable[[Path, Any], list[Section]]
 
 LOADERS: dict[str, Loader] = {
     ".pdf": load_pdf,
@@ -49,8 +61,20 @@ def is_supported(path: str | os.PathLike[str]) -> bool:
     return _extension(path) in LOADERS
 
 
-def load(path: str | os.PathLike[str]) -> list[Section]:
-    """Read one document into Sections (never empty: no text raises LoaderError)."""
+def load(
+    path: str | os.PathLike[str], limits: Any = None, *, worker: LoadWorker | None = None
+) -> list[Section]:
+    """Read one document into Sections (never empty: no text raises LoaderError).
+
+    `limits`: an IngestSettings (default: its defaults). With `worker`, the file is read in that
+    reader process under the worker's limits, time and memory included.
+    """
+    if worker is not None:
+        return worker.load(path)
+    if limits is None:
+        from kbqa.settings import IngestSettings
+
+        limits = IngestSettings()
     path = Path(path)
     extension = _extension(path)
     loader = LOADERS.get(extension)
@@ -61,7 +85,7 @@ def load(path: str | os.PathLike[str]) -> list[Section]:
     try:
         if path.is_dir():
             raise LoaderError("is a directory, not a file")
-        sections = loader(path)
+        sections = loader(path, limits)
     except FileNotFoundError:
         raise LoaderError("file not found") from None
     except PermissionError:
@@ -72,6 +96,8 @@ def load(path: str | os.PathLike[str]) -> list[Section]:
         raise LoaderError(f"cannot read file ({exc.strerror or exc})") from None
     except RecursionError:
         raise LoaderError("document too deeply nested to read") from None
+    except MemoryError:
+        raise LoaderError(memory_message(limits)) from None
     if not sections:  # every loader raises its own reason; this is a safety net
         raise LoaderError("no text found")
     return sections

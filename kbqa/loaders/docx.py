@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import LoaderError
+from kbqa.loaders._limits import check_chars, inflated_error
 from kbqa.loaders._textutil import clean_text
 from kbqa.loaders.text import HEADING_SEPARATOR
 from kbqa.types import Section
@@ -23,7 +24,7 @@ _RUN_CONTENT = frozenset(
 )
 
 
-def load_docx(path: Path) -> list[Section]:
+def load_docx(path: Path, limits: Any) -> list[Section]:
     with path.open("rb") as handle:
         magic = handle.read(8)
     if not magic.strip():
@@ -34,6 +35,7 @@ def load_docx(path: Path) -> list[Section]:
         )
     if not zipfile.is_zipfile(path):
         raise LoaderError("corrupt .docx (not a ZIP package)")
+    _check_inflated(path, limits)
 
     import docx
     from docx.opc.exceptions import PackageNotFoundError
@@ -49,8 +51,13 @@ def load_docx(path: Path) -> list[Section]:
     stack: list[str] = []
     lines: list[str] = []
 
+    chars = 0
+
     def flush() -> None:
+        nonlocal chars
         content = clean_text("\n".join(lines))
+        chars += len(content)
+        check_chars(chars, limits)
         if content.strip() and not (len(lines) == 1 and stack and lines[0] == stack[-1]):
             path_ = HEADING_SEPARATOR.join(part for part in stack if part)
             sections.append(Section(text=content, heading=path_ or None))
@@ -76,6 +83,21 @@ def load_docx(path: Path) -> list[Section]:
     if not sections:
         raise LoaderError("no text found")
     return sections
+
+
+def _check_inflated(path: Path, limits: Any) -> None:
+    """Refuse a package whose members would inflate past max_inflated_mb, before parsing it.
+
+    The sizes are the ones the ZIP directory declares; zipfile never inflates a member past its
+    declared size (it stops there and fails the CRC), so a lying directory gains nothing.
+    """
+    try:
+        with zipfile.ZipFile(path) as package:
+            inflated = sum(info.file_size for info in package.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise LoaderError(f"corrupt .docx ({exc})"[:200]) from None
+    if inflated > limits.max_inflated_mb * 2**20:
+        raise inflated_error(limits, "its ZIP members")
 
 
 def _run_text(run: Any) -> str:

@@ -14,8 +14,10 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from kbqa.errors import LoaderError
+from kbqa.loaders._limits import chars_error, inflated_error, pages_error
 from kbqa.loaders._textutil import clean_text, looks_like_text
 from kbqa.text.cjk import display_width, is_cjk
 from kbqa.types import Section
@@ -38,7 +40,7 @@ _MAX_UNMAPPED = 0.3
 _UNMAPPED_SAMPLE = 64
 
 
-def load_pdf(path: Path) -> list[Section]:
+def load_pdf(path: Path, limits: Any) -> list[Section]:
     data = path.read_bytes()
     if not data.strip():
         raise LoaderError("empty file")
@@ -48,13 +50,20 @@ def load_pdf(path: Path) -> list[Section]:
     header = data.find(b"%PDF-", 0, 1 << 20)
     if header > 0:
         data = data[header:]
-    try:
-        pages, toc, unmapped = _read_with_pdfium(data)
-        garbled = [index for index, share in enumerate(unmapped) if share > _MAX_UNMAPPED]
-        if garbled:
-            pages, garbled = _repair_unmapped(data, pages, garbled)
-    except _PdfiumOpenError as exc:
-        pages, toc = _read_with_pypdf(data, exc.detail)
+    if inflated_size(data, limits.max_inflated_mb << 20) > limits.max_inflated_mb << 20:
+        raise inflated_error(limits, "its streams")
+    leaves = _repeated_page_tree(data, limits)
+    if leaves is not None:
+        # PDFium would return a page listed twice, or met again round a cycle, once per visit.
+        pages, toc = _read_leaves_with_pypdf(leaves, limits), []
+    else:
+        try:
+            pages, toc, unmapped = _read_with_pdfium(data, limits)
+            garbled = [index for index, share in enumerate(unmapped) if share > _MAX_UNMAPPED]
+            if garbled:
+                pages, garbled = _repair_unmapped(data, pages, garbled, limits)
+        except _PdfiumOpenError as exc:
+            pages, toc = _read_with_pypdf(data, exc.detail, limits)
     for index in garbled:
         pages[index] = ""  # glyph numbers, not text: indexing them would only add noise
     headings = _page_headings(toc, len(pages))
@@ -71,7 +80,7 @@ def load_pdf(path: Path) -> list[Section]:
 
 
 def _repair_unmapped(
-    data: bytes, pages: list[str], garbled: list[int]
+    data: bytes, pages: list[str], garbled: list[int], limits: Any
 ) -> tuple[list[str], list[int]]:
     """Rebuild missing ToUnicode maps and read the garbled pages again; return what is still bad."""
     from kbqa.loaders._tounicode import add_missing_tounicode
@@ -80,7 +89,7 @@ def _repair_unmapped(
     if repaired is None:
         return pages, garbled
     try:
-        new_pages, _, unmapped = _read_with_pdfium(repaired)
+        new_pages, _, unmapped = _read_with_pdfium(repaired, limits)
     except (_PdfiumOpenError, LoaderError):
         return pages, garbled
     if len(new_pages) != len(pages):
@@ -104,7 +113,7 @@ class _PdfiumOpenError(Exception):
 _Toc = list[tuple[int, int, str]]
 
 
-def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc, list[float]]:
+def _read_with_pdfium(data: bytes, limits: Any) -> tuple[list[str], _Toc, list[float]]:
     """Pages' text, the outline, and per page the share of characters PDFium could not map."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
@@ -120,8 +129,11 @@ def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc, list[float]]:
                 raise LoaderError("encrypted PDF (unsupported security scheme)") from None
             raise _PdfiumOpenError(_describe_damage(data)) from None
         try:
+            if len(doc) > limits.max_pages:
+                raise pages_error(len(doc), limits)
             pages: list[str] = []
             unmapped: list[float] = []
+            chars = 0
             for index in range(len(doc)):
                 share = 0.0
                 try:
@@ -140,6 +152,9 @@ def _read_with_pdfium(data: bytes) -> tuple[list[str], _Toc, list[float]]:
                     page.close()
                 except pdfium.PdfiumError:
                     raw = ""  # one damaged page must not lose the rest of the document
+                chars += len(raw)
+                if chars > limits.max_chars:
+                    raise chars_error(limits)
                 pages.append(normalize_pdf_text(raw))
                 unmapped.append(share)
             toc = _pdfium_toc(doc)
@@ -163,7 +178,7 @@ def _pdfium_toc(doc: object) -> _Toc:
     return toc
 
 
-def _read_with_pypdf(data: bytes, pdfium_detail: str) -> tuple[list[str], _Toc]:
+def _read_with_pypdf(data: bytes, pdfium_detail: str, limits: Any) -> tuple[list[str], _Toc]:
     import io
 
     from pypdf import PdfReader
@@ -175,9 +190,9 @@ def _read_with_pypdf(data: bytes, pdfium_detail: str) -> tuple[list[str], _Toc]:
         if reader.is_encrypted:
             raise LoaderError(ENCRYPTED)
         with _quiet("pypdf"):
-            pages = [normalize_pdf_text(page.extract_text() or "") for page in reader.pages]
-        # pypdf turns unmapped glyphs into control characters: such a page is not text.
-        pages = [text if looks_like_text(text) else "" for text in pages]
+            if len(reader.pages) > limits.max_pages:
+                raise pages_error(len(reader.pages), limits)
+            pages = _pypdf_texts(reader.pages, limits)
     except LoaderError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError):
@@ -190,6 +205,143 @@ def _read_with_pypdf(data: bytes, pdfium_detail: str) -> tuple[list[str], _Toc]:
     except Exception:
         toc = []
     return pages, toc
+
+
+def _pypdf_texts(pages: Any, limits: Any) -> list[str]:
+    texts: list[str] = []
+    chars = 0
+    for page in pages:
+        raw = page.extract_text() or ""
+        chars += len(raw)
+        if chars > limits.max_chars:
+            raise chars_error(limits)
+        # pypdf turns unmapped glyphs into control characters: such a page is not text.
+        text = normalize_pdf_text(raw)
+        texts.append(text if looks_like_text(text) else "")
+    return texts
+
+
+# -- page trees that are not trees ------------------------------------------------------------
+
+
+def _repeated_page_tree(data: bytes, limits: Any) -> list[Any] | None:
+    """The pages of a /Pages tree that reaches a node twice (a cycle, a page listed twice), each
+    once in document order, as pypdf PageObjects with their inherited attributes; None for a
+    proper tree or one pypdf cannot read (PDFium then reads the file as usual)."""
+    import io
+
+    from pypdf import PageObject, PdfReader
+    from pypdf.generic import DictionaryObject, NameObject
+
+    try:
+        with _quiet("pypdf"):
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted:
+                return None
+            root = reader.trailer["/Root"].get_object()["/Pages"].get_object()
+            if not isinstance(root, DictionaryObject):
+                return None
+            seen = {id(root)}
+            repeated = False
+            leaves: list[Any] = []
+            budget = 2 * limits.max_pages + 1000  # nodes visited at most
+            stack: list[tuple[Any, dict[str, Any]]] = [(root, {})]
+            while stack:
+                node, inherited = stack.pop()
+                kids = node.get("/Kids")
+                if kids is None or node.get("/Type") == "/Page":
+                    page = PageObject(reader, getattr(node, "indirect_reference", None))
+                    page.update(node)
+                    for key, value in inherited.items():
+                        if key not in page:
+                            page[NameObject(key)] = value
+                    leaves.append(page)
+                    continue
+                inherited = dict(inherited)
+                for key in ("/Resources", "/MediaBox", "/CropBox", "/Rotate"):
+                    if key in node:
+                        inherited[key] = node[key]
+                children = []
+                for kid in kids.get_object():
+                    child = kid.get_object()
+                    if not isinstance(child, DictionaryObject) or not child:
+                        continue
+                    budget -= 1
+                    if id(child) in seen:
+                        repeated = True
+                        continue
+                    seen.add(id(child))
+                    children.append((child, inherited))
+                if budget < 0:
+                    return None  # a tree this large is refused for its page count anyway
+                stack.extend(reversed(children))
+    except Exception:  # a damaged tree is PDFium's to judge
+        return None
+    if not repeated:
+        return None
+    if len(leaves) > limits.max_pages:
+        raise pages_error(len(leaves), limits)
+    return leaves
+
+
+def _read_leaves_with_pypdf(leaves: list[Any], limits: Any) -> list[str]:
+    try:
+        with _quiet("pypdf"):
+            return _pypdf_texts(leaves, limits)
+    except LoaderError:
+        raise
+    except Exception as exc:
+        raise LoaderError(f"corrupt PDF page tree ({type(exc).__name__})") from None
+
+
+# -- inflated size ----------------------------------------------------------------------------
+
+# A stream's data starts after "stream" and an end of line ("endstream" is its end, not a start).
+_STREAM_START = re.compile(rb"(?<!end)stream\r?\n")
+_DIRECT_LENGTH = re.compile(rb"/Length\s+(\d+)(?!\s+\d+\s+R)")
+_INFLATE_STEP = 1 << 20
+
+
+def inflated_size(data: bytes, cap: int) -> int:
+    """Bytes the Flate streams of a PDF inflate to (image streams excepted: text extraction
+    leaves their pixels alone), counted without keeping them, stopping once past `cap`.
+
+    A 3.4 MB PDF whose content stream inflates to 1.1 GB of text operators took the process past
+    8 GB in PDFium; counting it here takes about a second.
+    """
+    import zlib
+
+    total = 0
+    view = memoryview(data)
+    for match in _STREAM_START.finditer(data):
+        begin = match.end()
+        head = data[max(0, match.start() - 2048) : match.start()]
+        head = head[head.rfind(b"obj") + 1 :]  # the stream's dictionary
+        if b"/FlateDecode" not in head or b"/Image" in head:
+            continue
+        length = _DIRECT_LENGTH.search(head)
+        if length is not None:
+            end = min(len(data), begin + int(length.group(1)))
+        else:
+            end = data.find(b"endstream", begin)
+            end = len(data) if end < 0 else end
+        inflater = zlib.decompressobj()
+        try:
+            for start in range(begin, end, _INFLATE_STEP):
+                out = inflater.decompress(
+                    view[start : min(end, start + _INFLATE_STEP)], _INFLATE_STEP
+                )
+                total += len(out)
+                while inflater.unconsumed_tail and total <= cap:
+                    out = inflater.decompress(inflater.unconsumed_tail, _INFLATE_STEP)
+                    total += len(out)
+                if total > cap or inflater.eof:
+                    break
+        except zlib.error:
+            pass  # a damaged stream: PDFium skips it too
+        if total > cap:
+            break
+    return total
 
 
 @contextmanager

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from kbqa.errors import LoaderError
+from kbqa.loaders._limits import check_chars
 from kbqa.loaders._textutil import clean_text, decode_bytes
 from kbqa.types import Section
 
 HEADING_SEPARATOR = " > "
 
 
-def read_text_file(path: Path) -> str:
-    return clean_text(decode_bytes(path.read_bytes()))
+def read_text_file(path: Path, limits: Any) -> str:
+    """The file's cleaned text; over `limits.max_chars` characters raises before it is decoded
+    when its size alone proves it (no encoding takes more than 4 bytes a character)."""
+    size = path.stat().st_size
+    check_chars(size // 4, limits)
+    text = decode_bytes(path.read_bytes())
+    check_chars(len(text), limits)
+    return clean_text(text)
 
 
-def load_txt(path: Path) -> list[Section]:
-    text = read_text_file(path)
+def load_txt(path: Path, limits: Any) -> list[Section]:
+    text = read_text_file(path, limits)
     if not text.strip():
         raise LoaderError("empty file")
     return [Section(text=text)]
@@ -55,8 +63,8 @@ def _atx_heading(line: str) -> tuple[int, str] | None:
     return level, title
 
 
-def load_md(path: Path) -> list[Section]:
-    sections = split_markdown(read_text_file(path))
+def load_md(path: Path, limits: Any) -> list[Section]:
+    sections = split_markdown(read_text_file(path, limits))
     if not sections:
         raise LoaderError("empty file")
     return sections
