@@ -78,7 +78,7 @@ class LlamaCppBackend(ChatBackend):
     def safe_text(self, text: str) -> str:
         """`text` with nothing llama.cpp would parse as a special token (special.py)."""
         return neutralise_with(
-            text,
+            text if isinstance(text, str) else str(text),
             lambda t, special: self.llm.tokenize(t.encode("utf-8"), add_bos=False, special=special),
             self._token_text,
         )

@@ -64,12 +64,17 @@ def neutralise(text: str, specials: Iterable[str] = (), *, generic: bool = False
 def safe_messages(
     messages: list[Message], specials: Iterable[str] = (), *, generic: bool = False
 ) -> list[Message]:
-    """Copies of `messages` whose content can no longer hold a special-token string."""
+    """Copies of `messages` whose content can no longer hold a special-token string (content
+    that is not a string is taken as its text, the way a template would print it)."""
     strings = tuple(specials)
     return [
-        {"role": m["role"], "content": neutralise(m["content"], strings, generic=generic)}
+        {"role": m["role"], "content": neutralise(_text(m["content"]), strings, generic=generic)}
         for m in messages
     ]
+
+
+def _text(content: Any) -> str:
+    return content if isinstance(content, str) else str(content)
 
 
 def tokenizer_specials(tokenizer: Any) -> tuple[str, ...]:
