@@ -20,6 +20,7 @@ import numpy as np
 
 from kbqa import loaders
 from kbqa.errors import KBQAError, LoaderError
+from kbqa.splitter import count_in_batches
 from kbqa.store.base import FileRecord, NewChunk
 from kbqa.store.tokenize import segmenter
 from kbqa.types import Chunk
@@ -325,7 +326,7 @@ class Ingestor:
         # In input order, files' short last chunks padded their steps' batches (the 2 MB corpus
         # took 1.22x the embedder's own time on its chunks; docs/benchmarks.md).
         embedder = self.embedder
-        lengths = embedder.count_tokens(texts)
+        lengths = count_in_batches(embedder.count_tokens, texts)  # a 50 MB file's at once: GBs
         order = sorted(range(len(texts)), key=lambda index: -lengths[index])
         vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
         on_embedded(0.0, 0, len(texts))

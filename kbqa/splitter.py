@@ -4,6 +4,12 @@ Order of cuts: sentence ends (。！？；… and English . ! ?), line breaks, t
 that alone is over size, commas (，、；：, ; :), then words (for Latin text), then characters.
 Punctuation stays at the end of its sentence. Overlap is made of whole sentences. A chunk never
 crosses a Section, so a chunk's page and heading are exact.
+
+Linear in time and lean in memory on any input (issue 11: a 10 MB line took 3.2 GB and a 50 MB
+token ran past 240 s): a sentence longer than `piece_chars` is first cut at a space or comma near
+that length (no chunk holds that many characters anyway), the tokenizer is fed at most
+COUNT_BATCH_CHARS characters a call, and a Section over BLOCK_CHARS is packed in blocks of about
+that size, cut at line or sentence ends.
 """
 
 from __future__ import annotations
@@ -74,6 +80,72 @@ _ABBREVIATIONS = frozenset(
         "dept",
     ]
 )
+#: characters counted by the tokenizer in one call: a whole file's encodings at once took GBs
+COUNT_BATCH_CHARS = 1 << 18
+#: a Section longer than this is split in blocks of about this many characters, each packed on
+#: its own (a chunk never crosses a block), so the units of a huge Section never all live at once
+BLOCK_CHARS = 1 << 20
+#: a sentence is pre-cut into pieces of at most chunk_size * PIECE_CHARS_PER_TOKEN characters
+PIECE_CHARS_PER_TOKEN = 16
+
+
+def count_in_batches(
+    count_batch: BatchTokenCounter, texts: Sequence[str], limit: int = COUNT_BATCH_CHARS
+) -> list[int]:
+    """count_batch over `texts`, called on runs of at most `limit` characters (one text may be
+    longer), so a tokenizer never holds the encodings of a whole large file at once."""
+    counts: list[int] = []
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        if batch and size + len(text) > limit:
+            counts.extend(count_batch(batch))
+            batch, size = [], 0
+        batch.append(text)
+        size += len(text)
+    if batch:
+        counts.extend(count_batch(batch))
+    return counts
+
+
+def _blocks(text: str, size: int) -> list[str]:
+    """`text` cut into runs of at most `size` characters, each ending at a line break, else a
+    sentence end, else a space, in its second half when there is one."""
+    if len(text) <= size:
+        return [text]
+    blocks: list[str] = []
+    start = 0
+    while len(text) - start > size:
+        end = _cut_point(text, start, start + size, ("\n", "。", "！", "？", ". ", "; ", " "))
+        blocks.append(text[start:end])
+        start = end
+    blocks.append(text[start:])
+    return blocks
+
+
+def _cut_point(text: str, start: int, end: int, marks: Sequence[str]) -> int:
+    """The position just after the last of `marks` (tried in order) in text[mid:end], where mid
+    is half way from start; `end` when none is there."""
+    middle = start + (end - start) // 2
+    for mark in marks:
+        found = text.rfind(mark, middle, end)
+        if found >= 0:
+            return found + len(mark)
+    return end
+
+
+def _pre_cut(sentence: str, size: int) -> list[str]:
+    """A sentence over `size` characters cut into pieces of at most `size`, at spaces or commas."""
+    pieces: list[str] = []
+    start = 0
+    while len(sentence) - start > size:
+        end = _cut_point(sentence, start, start + size, (" ", "\t", "，", "、", ",", "；", ";"))
+        pieces.append(sentence[start:end])
+        start = end
+    pieces.append(sentence[start:])
+    return pieces
+
+
 _CLAUSE_END = re.compile(r"[，、；：]+[ \t]*|[,;:]+(?:[ \t]+|(?=[^\x00-\x7f])|$)")
 _WORD_GAP = re.compile(r"(?<=\S)\s+")
 
@@ -149,7 +221,10 @@ class ChineseAwareSplitter:
         if count_tokens_batch is None:
             counter = self.count_tokens
             count_tokens_batch = lambda texts: [counter(text) for text in texts]  # noqa: E731
-        self.count_tokens_batch: BatchTokenCounter = count_tokens_batch
+        whole = count_tokens_batch
+        self.count_tokens_batch: BatchTokenCounter = lambda texts: count_in_batches(whole, texts)
+        # No chunk holds more characters than this: a longer sentence is cut before counting.
+        self.piece_chars = chunk_size * PIECE_CHARS_PER_TOKEN
         # The default estimate is additive, so the whole-chunk check is skipped for it.
         self._verify = count_tokens is not None
 
@@ -173,14 +248,35 @@ class ChineseAwareSplitter:
         """Split one run of text (one Section) into chunk texts."""
         if not text.strip():
             return []
-        sentences = split_sentences(text)
-        counts = self.count_tokens_batch(sentences)
-        units: list[tuple[str, int]] = []
-        for sentence, count in zip(sentences, counts, strict=True):
-            if count <= self.chunk_size:
-                units.append((sentence, count))
+        chunks: list[str] = []
+        for block in _blocks(text, BLOCK_CHARS):
+            chunks.extend(self._split_block(block))
+        return chunks
+
+    def _split_block(self, text: str) -> list[str]:
+        sentences: list[str] = []
+        whole: list[bool] = []  # a whole sentence (a piece of one is never a label)
+        for sentence in split_sentences(text):
+            if len(sentence) <= self.piece_chars:
+                sentences.append(sentence)
+                whole.append(True)
             else:
-                units.extend(self._split_long(sentence))
+                pieces = _pre_cut(sentence, self.piece_chars)
+                sentences.extend(pieces)
+                whole.extend([False] * len(pieces))
+        # A pre-cut piece is over size for any tokenizer with fewer than PIECE_CHARS_PER_TOKEN
+        # characters a token: it goes to _split_long uncounted (a whole pass of the tokenizer).
+        counted = self.count_tokens_batch([s for s, w in zip(sentences, whole, strict=True) if w])
+        counts_iter = iter(counted)
+        counts = [next(counts_iter) if w else self.chunk_size + 1 for w in whole]
+        units: list[tuple[str, int, bool]] = []
+        for sentence, count, label in zip(sentences, counts, whole, strict=True):
+            if count <= self.chunk_size:
+                units.append((sentence, count, label))
+            else:
+                pieces = self._split_long(sentence, count if label else None, group=not label)
+                units.extend((piece, n, False) for piece, n in pieces)
+        del sentences, counts, whole
         if not self._verify:
             return self._pack(units, verify_each=False)
         # Pack on summed sentence counts, then count the packed chunks in one batch; only a
@@ -193,15 +289,28 @@ class ChineseAwareSplitter:
 
     # -- oversize sentences ----------------------------------------------------------------
 
-    def _split_long(self, sentence: str) -> list[tuple[str, int]]:
-        """Cut a sentence over chunk_size at clause marks, then words, then characters."""
+    def _split_long(
+        self, sentence: str, count: int | None = None, *, group: bool = False
+    ) -> list[tuple[str, int]]:
+        """Cut a sentence over chunk_size at clause marks, then words, then characters.
+
+        `group`: words are counted in runs of about chunk_size / 2 characters (an eighth of a
+        chunk or so) rather than one by one: for the pieces of a pre-cut giant sentence, where
+        hundreds of thousands of one-word counts took most of the time.
+        """
         out: list[tuple[str, int]] = []
         clauses = _cut_after(sentence, _CLAUSE_END)
-        for clause, count in zip(clauses, self.count_tokens_batch(clauses), strict=True):
-            if count <= self.chunk_size:
-                out.append((clause, count))
+        if len(clauses) == 1 and (count is not None or group):
+            counts = [self.chunk_size + 1 if count is None else count]
+        else:
+            counts = self.count_tokens_batch(clauses)
+        for clause, clause_count in zip(clauses, counts, strict=True):
+            if clause_count <= self.chunk_size:
+                out.append((clause, clause_count))
                 continue
             words = _cut_after(clause, _WORD_GAP) if " " in clause.strip() else [clause]
+            if group and len(words) > 1:
+                words = _group(words, max(1, self.chunk_size // 2))
             for word, word_count in zip(words, self.count_tokens_batch(words), strict=True):
                 if word_count <= self.chunk_size:
                     out.append((word, word_count))
@@ -210,30 +319,70 @@ class ChineseAwareSplitter:
         return out
 
     def _hard_split(self, text: str) -> list[tuple[str, int]]:
-        """Cut at character positions, each piece the longest prefix that fits (binary search)."""
+        """Cut at character positions, each piece the longest prefix that fits."""
         out: list[tuple[str, int]] = []
-        while text:
+        start = 0
+        previous = 0
+        while start < len(text):
             # No token spans more than a few dozen characters: bound the search to keep the
             # number and length of counts small on long unbroken strings.
-            low, high = 1, min(len(text), self.chunk_size * 32)
-            best = 1
-            while low <= high:
-                middle = (low + high) // 2
-                if self.count_tokens(text[:middle]) <= self.chunk_size:
-                    best, low = middle, middle + 1
-                else:
-                    high = middle - 1
-            piece = text[:best]
-            out.append((piece, self.count_tokens(piece)))
-            text = text[best:]
+            limit = min(len(text) - start, self.chunk_size * 32)
+            best, count = self._longest_fit(text, start, limit, previous)
+            out.append((text[start : start + best], count))
+            start += best
+            previous = best
         return out
+
+    def _longest_fit(self, text: str, start: int, limit: int, previous: int) -> tuple[int, int]:
+        """The longest n <= limit (at least 1) whose text[start:start+n] fits, and its count.
+
+        Interpolation search on the token count, which grows about linearly with the length,
+        started just above the previous piece's length (a long unbroken string is uniform), and
+        halving the interval whenever interpolation shrinks it too little, and stopping at a
+        piece within a sixteenth of the chunk size: two or three counts a piece where bisection
+        took a dozen.
+        """
+        size = self.chunk_size
+
+        def count(n: int) -> int:
+            return self.count_tokens(text[start : start + n])
+
+        low, low_count = 0, 0
+        high = min(limit, previous * 17 // 16 + 1) if previous else limit
+        high_count = count(high)
+        while high_count <= size:  # fits: widen until it does not, or the limit is reached
+            if high == limit or size * 15 <= high_count * 16:
+                return high, high_count
+            low, low_count = high, high_count
+            high = min(limit, high * 2)
+            high_count = count(high)
+        bisect = False
+        while high - low > 1:
+            if bisect:
+                probe = (low + high) // 2
+            else:
+                share = (size - low_count) / max(1, high_count - low_count)
+                probe = min(max(low + int(share * (high - low)), low + 1), high - 1)
+            width = high - low
+            probe_count = count(probe)
+            if size * 15 <= probe_count * 16 <= size * 16:
+                return probe, probe_count  # within a sixteenth of full: as good as the longest
+            if probe_count <= size:
+                low, low_count = probe, probe_count
+            else:
+                high, high_count = probe, probe_count
+            bisect = high - low > width // 2
+        if low == 0:
+            return 1, count(1)
+        return low, low_count
 
     # -- packing ---------------------------------------------------------------------------
 
-    def _pack(self, units: list[tuple[str, int]], *, verify_each: bool) -> list[str]:
+    def _pack(self, units: list[tuple[str, int, bool]], *, verify_each: bool) -> list[str]:
         """Greedy packing; each chunk after the first starts with whole units of the last one."""
         texts = [unit[0] for unit in units]
         counts = [unit[1] for unit in units]
+        labels = [unit[2] for unit in units]
         size = self.chunk_size
         chunks: list[str] = []
         fresh = 0  # first unit not yet in any chunk
@@ -250,7 +399,12 @@ class ChineseAwareSplitter:
             end = max(end, fresh + 1)
             # A chunk never ends on a label (a heading, an option's name): it names what follows,
             # so it opens the next chunk with its description (man pages, definition lists).
-            while end < len(units) and end - 1 > fresh and _is_label(texts[end - 1]):
+            while (
+                end < len(units)
+                and end - 1 > fresh
+                and labels[end - 1]
+                and _is_label(texts[end - 1])
+            ):
                 end -= 1
             if verify_each:
                 # Sentence counts do not always add up exactly (subword merges at the joins).
@@ -282,6 +436,22 @@ def _is_label(unit: str) -> bool:
     """A heading or an option's name on its own line: short, without sentence punctuation."""
     text = unit.strip()
     return bool(text) and len(text) <= 60 and not _SENTENCE_MARK.search(text)
+
+
+def _group(words: list[str], size: int) -> list[str]:
+    """Consecutive words joined into runs of at most `size` characters (a longer word alone)."""
+    groups: list[str] = []
+    run: list[str] = []
+    length = 0
+    for word in words:
+        if run and length + len(word) > size:
+            groups.append("".join(run))
+            run, length = [], 0
+        run.append(word)
+        length += len(word)
+    if run:
+        groups.append("".join(run))
+    return groups
 
 
 def _cut_after(text: str, pattern: re.Pattern[str]) -> list[str]:
