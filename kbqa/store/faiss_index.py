@@ -68,19 +68,15 @@ class FaissIndex:
         return index
 
     def check(self) -> list[Problem]:
-        """What is wrong with the saved index files (none saved is fine: it is a cache)."""
+        """Whether the saved index of the committed state is sound (none saved is fine: it is a
+        cache, rebuilt on use; files of other states are stale caches, removed at the next save)."""
         with self.records.snapshot() as snapshot:
             version, count = (snapshot.generation, snapshot.state), snapshot.count
         current = self._path(version)
-        problems = [
-            Problem(self.part, f"{path.name} does not belong to the committed state", True)
-            for path in sorted(self.folder.glob("index.*.faiss"))
-            if path != current
-        ]
         if current.exists() and self._read(current, count) is None:
             detail = f"{current.name} is damaged or does not hold the {count} records' vectors"
-            problems.append(Problem(self.part, detail, True))
-        return problems
+            return [Problem(self.part, detail, True)]
+        return []
 
     def rebuild(self) -> None:
         """Forget what is loaded or saved and build the index again from the record store."""
