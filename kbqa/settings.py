@@ -130,8 +130,9 @@ class IngestSettings(_Section):
     stream or .docx of 1 GB of text), or a file whose parsing runs away in time or memory.
     """
 
-    # Characters of text one file may yield (a 50 MB ASCII .txt; ~17,000 pages of a dense manual).
-    max_chars: int = Field(50_000_000, ge=1_000)
+    # Characters of text one file may yield (a 50 MiB ASCII .txt is 52 million; a dense manual
+    # holds ~3,000 a page, so a 5,000-page one 15 million).
+    max_chars: int = Field(64_000_000, ge=1_000)
     # Pages of one PDF.
     max_pages: int = Field(5_000, ge=1)
     # Bytes the compressed parts of one file may inflate to, in MB: a PDF's streams other than

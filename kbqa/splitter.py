@@ -225,6 +225,7 @@ class ChineseAwareSplitter:
         self.count_tokens_batch: BatchTokenCounter = lambda texts: count_in_batches(whole, texts)
         # No chunk holds more characters than this: a longer sentence is cut before counting.
         self.piece_chars = chunk_size * PIECE_CHARS_PER_TOKEN
+        self._previous_fit = 0  # length of the last hard-split piece
         # The default estimate is additive, so the whole-chunk check is skipped for it.
         self._verify = count_tokens is not None
 
@@ -254,6 +255,7 @@ class ChineseAwareSplitter:
         return chunks
 
     def _split_block(self, text: str) -> list[str]:
+        self._previous_fit = 0
         sentences: list[str] = []
         whole: list[bool] = []  # a whole sentence (a piece of one is never a label)
         for sentence in split_sentences(text):
@@ -309,7 +311,10 @@ class ChineseAwareSplitter:
                 out.append((clause, clause_count))
                 continue
             words = _cut_after(clause, _WORD_GAP) if " " in clause.strip() else [clause]
-            if group and len(words) > 1:
+            if group and len(words) == 1:  # a pre-cut piece of one giant word
+                out.extend(self._hard_split(clause))
+                continue
+            if group:
                 words = _group(words, max(1, self.chunk_size // 2))
             for word, word_count in zip(words, self.count_tokens_batch(words), strict=True):
                 if word_count <= self.chunk_size:
@@ -322,7 +327,7 @@ class ChineseAwareSplitter:
         """Cut at character positions, each piece the longest prefix that fits."""
         out: list[tuple[str, int]] = []
         start = 0
-        previous = 0
+        previous = self._previous_fit  # the pieces of one giant word are alike
         while start < len(text):
             # No token spans more than a few dozen characters: bound the search to keep the
             # number and length of counts small on long unbroken strings.
@@ -331,6 +336,7 @@ class ChineseAwareSplitter:
             out.append((text[start : start + best], count))
             start += best
             previous = best
+        self._previous_fit = previous
         return out
 
     def _longest_fit(self, text: str, start: int, limit: int, previous: int) -> tuple[int, int]:

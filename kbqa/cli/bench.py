@@ -1,4 +1,4 @@
-"""`kbqa bench ingest|search|llm|retrieval|e5|ask`: benchmarks that print figures and ratios to a reference run."""
+"""`kbqa bench ingest|search|llm|retrieval|e5|ask|memory`: benchmarks that print figures and ratios to a reference run."""
 
 from __future__ import annotations
 
@@ -55,3 +55,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ask = benches.add_parser("ask", help="cold and warm time to the first answer token")
     ask.set_defaults(handler="kbqa.bench.ask:run")
+
+    memory = benches.add_parser(
+        "memory", help="peak memory and seconds to read and split large or hostile files"
+    )
+    memory.add_argument(
+        "--kinds",
+        default="txt,txt-line,txt-token,html,pdf-bomb,docx-bomb",
+        help="comma-separated: txt, txt-line, txt-token, html, pdf-bomb, docx-bomb",
+    )
+    memory.add_argument("--txt-mb", type=float, default=50.0, help="size of the text files (MiB)")
+    memory.add_argument("--html-mb", type=float, default=40.0, help="size of the HTML file (MiB)")
+    memory.add_argument("--bomb-mb", type=int, default=1024, help="what the bombs inflate to (MiB)")
+    memory.add_argument(
+        "--in-process", action="store_true", help="read in the measuring process (no reader)"
+    )
+    memory.set_defaults(handler="kbqa.bench.memory:run")

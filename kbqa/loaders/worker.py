@@ -41,6 +41,8 @@ _FIELDS = ("max_chars", "max_pages", "max_inflated_mb", "max_seconds", "max_memo
 # A reader whose address space grew past this share of its limit (Python keeps freed memory
 # mapped in part) is replaced after its reply, so the next file gets the whole limit.
 _RECYCLE_SHARE = 0.5
+# Seconds the reader may take to start (a loaded machine, a cold disk).
+_START_SECONDS = 60.0
 
 
 class _Timeout(Exception):
@@ -60,6 +62,7 @@ class LoadWorker:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.starts = 0  # reader processes started so far
+        self.reader_peak_mb = 0.0  # the reader's peak RSS so far, as of its last reply
 
     def __enter__(self) -> LoadWorker:
         return self
@@ -105,6 +108,7 @@ class LoadWorker:
         except (_Died, OSError, ValueError):
             code = self._stop(kill=True)
             raise LoaderError(self._death_message(code)) from None
+        self.reader_peak_mb = reply.pop("peak_kb", 0) / 1024
         if reply.pop("recycle", False):
             self._stop()
         return reply
@@ -131,7 +135,7 @@ class LoadWorker:
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self._process = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "kbqa.loaders.worker", json.dumps(self._fields)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -139,8 +143,18 @@ class LoadWorker:
             env=env,
             close_fds=True,
         )
+        self._process = process
         self.starts += 1
-        return self._process
+        # Its start-up (Python, the loaders, PDFium, lxml) is not the first file's time.
+        try:
+            assert process.stdout is not None
+            deadline = time.monotonic() + _START_SECONDS
+            (size,) = _HEADER.unpack(_read(process.stdout, _HEADER.size, deadline))
+            json.loads(_read(process.stdout, size, deadline))
+        except (_Timeout, _Died, OSError, ValueError):
+            code = self._stop(kill=True)
+            raise LoaderError(f"the reader process did not start (exit status {code})") from None
+        return process
 
     def _stop(self, *, kill: bool = False) -> int | None:
         process, self._process = self._process, None
@@ -192,12 +206,30 @@ def _address_space() -> int:
         return 0
 
 
+def _peak_rss_kb() -> int:
+    # VmHWM, not ru_maxrss: that one keeps the parent's peak across fork and exec.
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _watch_parent(parent: int) -> None:
     # A reader whose main process is gone stops at once, even in the middle of a file.
     while True:
         time.sleep(1.0)
         if os.getppid() != parent:
             os._exit(3)
+
+
+def _send(replies: BinaryIO, data: bytes) -> None:
+    replies.write(_HEADER.pack(len(data)))
+    replies.write(data)
+    replies.flush()
 
 
 def main(argv: list[str]) -> int:
@@ -213,8 +245,13 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
+    # The libraries nearly every batch needs, loaded before the first file's time starts.
+    import lxml.etree  # noqa: F401
+    import pypdfium2  # noqa: F401
+
     from kbqa.loaders import load
 
+    _send(replies, b'{"ready": true}')
     for line in sys.stdin.buffer:
         request = json.loads(line)
         leave = False
@@ -242,9 +279,8 @@ def main(argv: list[str]) -> int:
         if not leave and _address_space() > _RECYCLE_SHARE * cap:
             data = data[:-1] + b', "recycle": true}'
             leave = True
-        replies.write(_HEADER.pack(len(data)))
-        replies.write(data)
-        replies.flush()
+        data = data[:-1] + b', "peak_kb": %d}' % _peak_rss_kb()
+        _send(replies, data)
         del data
         if leave:
             return 0
