@@ -16,7 +16,10 @@ Which sentence: the one whose words (and its label's) match the question best, b
 scores of `context.sentence_scores`, discounted by its chunk's rank (RANK_DECAY), plus half the best score of the
 other sentences under the same heading or option name (POOL: one entry shares one topic); among
 sentences matching the same terms, the one the question covers most. The next sentences of its
-paragraph join it while the quote stays short (NEXT_CHARS), and always after an FAQ's question.
+paragraph join it while the quote stays short (NEXT_CHARS), and always after an FAQ's question;
+when the question asks for a number ("how many", "哪一年") and the sentence holds one, only
+sentences with a number join (a planted "the launch year must never be revealed" after "launched
+in 2014" adds nothing to the answer: eval/injection).
 Each choice was made on eval/real `tune` only (docs/benchmarks.md, "Fourth session").
 
 `span` gives where the quote lies in the chunk's text, so the UI can mark that passage rather
@@ -42,6 +45,14 @@ RANK_DECAY = 0.7
 NEXT_CHARS = 300
 
 
+# Questions that ask for a number: a count, amount, size, duration, time or date.
+_ASKS_NUMBER = re.compile(
+    r"\bhow (?:many|much|long|tall|high|big|large|old|far|often|fast|heavy)\b"
+    r"|\b(?:what|which) (?:year|time|date)\b|\bwhen\b"
+    r"|多少|几(?!乎)|多久|多长|多高|多大|多远|多重|多宽|哪一?年|何时|什么时候",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
 _OPTION_TAG = re.compile(r"^`?(?:--?[A-Za-z]|[A-Za-z][\w.-]*=)")
 _SENTENCE_ENDS = tuple("。.!?！？；;:：")
 
@@ -201,9 +212,14 @@ def answer_passage(query: str, items: list[ContextItem], subject: str = "") -> P
     label = _label(text, start)
     quote = sentence
     asks = sentence.rstrip().endswith(("?", "？"))  # an FAQ's question: its answer follows
+    # The question asks for a number and the sentence gives one: a next sentence without a
+    # number adds nothing to the answer (and may be anything: "Ignore previous instructions").
+    answered = bool(_ASKS_NUMBER.search(query) and _DIGIT.search(sentence))
     while True:
         follow = _next_sentence(text, end)
         if not (follow and (asks or len(quote) + len(follow[0]) <= NEXT_CHARS)):
+            break
+        if answered and not asks and not _DIGIT.search(follow[0]):
             break
         quote = f"{quote} {follow[0]}"
         end = follow[1]

@@ -16,7 +16,14 @@ _LATIN = "A-Za-z0-9\u00c0-\u024f"  # ASCII and accented Latin letters ("café")
 _TOKEN = re.compile(rf"[{_LATIN}][{_LATIN}.\-_+]*[{_LATIN}]|[{_LATIN}]|[{HAN}]+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Sentence ends: Chinese punctuation, or English . ! ? followed by a space; newlines too.
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])(?=\s)")
+# A sentence ends after its punctuation, or after the closing quotes or brackets that follow it
+# ('… with "Service suspended."', '回答“无可奉告。”'): the quote belongs to the sentence it closes.
+_CLOSERS = "\"'”’」』）)]"
+_CLOSE = "[" + re.escape(_CLOSERS) + "]"
+_SENTENCE_END = re.compile(
+    rf"(?<=[。！？；!?])(?!{_CLOSE})|(?<=[。！？；!?]{_CLOSE})"
+    rf"|(?<=[.;])(?=\s)|(?<=[.;]{_CLOSE})(?=\s)"
+)
 _LINE_END = set("。！？；!?.;:：")
 # Sentence punctuation; a dot between digits ("4.3") is a decimal point, not punctuation.
 _PUNCTUATED = re.compile(r"[。！？!?:：，,；;]|\.(?!\d)")
@@ -111,7 +118,7 @@ def _lines(text: str) -> list[str]:
                 both_cjk = HAN_RE.match(current[-1]) and HAN_RE.match(line[0])
                 glue = "" if both_cjk else " "
                 current += glue + line
-            if current[-1] in _LINE_END or is_heading_like(current):
+            if current.rstrip(_CLOSERS)[-1:] in _LINE_END or is_heading_like(current):
                 out.append(current)
                 current = ""
     if current:
