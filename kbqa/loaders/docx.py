@@ -46,6 +46,8 @@ def load_docx(path: Path, limits: Any) -> list[Section]:
         raise LoaderError(f"corrupt .docx ({type(exc).__name__}: {exc})"[:200]) from None
     except Exception as exc:  # lxml XMLSyntaxError and friends from a damaged part
         raise LoaderError(f"corrupt .docx ({type(exc).__name__})") from None
+    if getattr(document.element, "body", None) is None:  # the main part is not a w:document
+        raise LoaderError("corrupt .docx (its main part is not a Word document)")
 
     sections: list[Section] = []
     stack: list[str] = []
@@ -116,7 +118,10 @@ def _paragraph_text(paragraph: Any) -> str:
 
 
 def _heading_level(paragraph: Any) -> int | None:
-    style = paragraph.style
+    try:
+        style = paragraph.style
+    except (AttributeError, KeyError, ValueError):  # a damaged or missing styles part
+        style = None
     seen = 0
     while style is not None and seen < 10:  # follow based-on styles: "My Heading" -> Heading 2
         name = (style.name or "").strip()

@@ -195,7 +195,16 @@ def _read_with_pypdf(data: bytes, pdfium_detail: str, limits: Any) -> tuple[list
             pages = _pypdf_texts(reader.pages, limits)
     except LoaderError:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError):
+    except (
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OSError,
+        NotImplementedError,  # a damaged /Filter names no filter pypdf knows
+    ):
         raise LoaderError(f"corrupt or truncated PDF ({pdfium_detail})") from None
     if not pages:
         raise LoaderError(f"corrupt or truncated PDF ({pdfium_detail})")
