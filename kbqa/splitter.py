@@ -310,12 +310,14 @@ class ChineseAwareSplitter:
             if clause_count <= self.chunk_size:
                 out.append((clause, clause_count))
                 continue
-            words = _cut_after(clause, _WORD_GAP) if " " in clause.strip() else [clause]
-            if group and len(words) == 1:  # a pre-cut piece of one giant word
-                out.extend(self._hard_split(clause))
-                continue
             if group:
-                words = _group(words, max(1, self.chunk_size // 2))
+                if " " not in clause.strip():  # one giant word
+                    out.extend(self._hard_split(clause))
+                    continue
+                # Runs of words cut at spaces (string searches, not a Python step per word).
+                words = _pre_cut(clause, max(1, self.chunk_size // 2))
+            else:
+                words = _cut_after(clause, _WORD_GAP) if " " in clause.strip() else [clause]
             for word, word_count in zip(words, self.count_tokens_batch(words), strict=True):
                 if word_count <= self.chunk_size:
                     out.append((word, word_count))
@@ -442,22 +444,6 @@ def _is_label(unit: str) -> bool:
     """A heading or an option's name on its own line: short, without sentence punctuation."""
     text = unit.strip()
     return bool(text) and len(text) <= 60 and not _SENTENCE_MARK.search(text)
-
-
-def _group(words: list[str], size: int) -> list[str]:
-    """Consecutive words joined into runs of at most `size` characters (a longer word alone)."""
-    groups: list[str] = []
-    run: list[str] = []
-    length = 0
-    for word in words:
-        if run and length + len(word) > size:
-            groups.append("".join(run))
-            run, length = [], 0
-        run.append(word)
-        length += len(word)
-    if run:
-        groups.append("".join(run))
-    return groups
 
 
 def _cut_after(text: str, pattern: re.Pattern[str]) -> list[str]:

@@ -192,15 +192,28 @@ def cyclic_pdf(text: str = "The only page of a cyclic tree") -> bytes:
     )
 
 
+def _deflate_repeated(prefix: bytes, block: bytes, count: int, suffix: bytes) -> bytes:
+    """The zlib stream of prefix + block * count + suffix, in the time of compressing one block:
+    after a full flush the compressor starts afresh, so each copy compresses to the same bytes;
+    the Adler-32 at the end is computed over all of it, so the stream is valid to its end."""
+    packer = zlib.compressobj(9)
+    head = packer.compress(prefix) + packer.flush(zlib.Z_FULL_FLUSH)
+    body = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    again = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    assert again == body, "the compressor did not start afresh after a full flush"
+    tail = packer.compress(suffix) + packer.flush()
+    checksum = zlib.adler32(prefix)
+    for _ in range(count):
+        checksum = zlib.adler32(block, checksum)
+    checksum = zlib.adler32(suffix, checksum)
+    return head + body * count + tail[:-4] + checksum.to_bytes(4, "big")
+
+
 def pdf_bomb(path: Path, inflated_mb: int) -> Path:
     """A page whose Flate content stream inflates to `inflated_mb` MB of text operators."""
     operators = b"(bomb) Tj " * (1 << 16)  # 640 KiB
-    packer = zlib.compressobj(9)
-    parts = [packer.compress(b"BT /F1 12 Tf 72 700 Td ")]
-    for _ in range(max(1, (inflated_mb << 20) // len(operators))):
-        parts.append(packer.compress(operators))
-    parts.append(packer.compress(b"ET") + packer.flush())
-    content = b"".join(parts)
+    count = max(1, (inflated_mb << 20) // len(operators))
+    content = _deflate_repeated(b"BT /F1 12 Tf 72 700 Td ", operators, count, b"ET")
     path.write_bytes(
         raw_pdf(
             [
@@ -335,6 +348,36 @@ def measure(path: str, in_process: bool) -> dict[str, object]:
     }
 
 
+def overhead(limits: object, files: int = 200) -> None:
+    """What the reader process costs: its start, and per file against reading in-process."""
+    from kbqa import loaders
+    from kbqa.loaders.worker import LoadWorker
+
+    with tempfile.TemporaryDirectory(prefix="kbqa-bench-small-") as folder:
+        paths = []
+        for number in range(files):
+            path = Path(folder) / f"note-{number}.txt"
+            path.write_text(f"Note {number}. " + " ".join(_WORDS) + "\n", encoding="utf-8")
+            paths.append(path)
+        started = time.perf_counter()
+        for path in paths:
+            loaders.load(path, limits)
+        here = (time.perf_counter() - started) / files
+        with LoadWorker(limits) as worker:
+            started = time.perf_counter()
+            worker.modules()
+            start_up = time.perf_counter() - started
+            started = time.perf_counter()
+            for path in paths:
+                loaders.load(path, worker=worker)
+            there = (time.perf_counter() - started) / files
+    print(
+        f"reader process: start-up {start_up:.2f} s once per ingest run; {files} small .txt "
+        f"files {there * 1000:.2f} ms each in it against {here * 1000:.2f} ms in-process "
+        f"(+{(there - here) * 1000:.2f} ms a file)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from kbqa.bench.common import machine
     from kbqa.settings import Settings
@@ -380,6 +423,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{kind:<10} {size:>8.1f} {main:>8.0f} {reader:>9.0f} {main + reader:>7.0f} "
                 f"{figures['seconds']:>8.1f}  {outcome}"
             )
+    overhead(limits)
     print(
         "main MB: the measuring process's peak RSS above its idle RSS (embedder loaded); reader "
         f"MB: the reader process's peak RSS (its VmHWM; idle {reader_idle:.0f} MB); "
