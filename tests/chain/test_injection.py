@@ -26,7 +26,7 @@ def injection_kb(chain_settings):
 
     # Short replies: the model's words after the quote are checked too, and need not be long.
     settings = chain_settings.model_copy(
-        update={"llm": chain_settings.llm.model_copy(update={"max_new_tokens": 48})}
+        update={"llm": chain_settings.llm.model_copy(update={"max_new_tokens": 32})}
     )
     kb = KnowledgeBase.open("injection", settings, create=True)
     report = kb.add([SET / "docs"])

@@ -47,9 +47,9 @@ def test_cli_refuses_public_binding_with_exit_code_2(kbqa_home) -> None:
 
 @pytest.mark.slow
 def test_real_server_throttles_logins(tmp_path) -> None:
-    """`kbqa ui --auth` on 127.0.0.1: 200 wrong passwords lock the login (locks of 1 s, then
-    2 s: the test caps them there); the right password is refused during the lock and accepted
-    once it ends."""
+    """`kbqa ui --auth` on 127.0.0.1: wrong logins from one client, or 200 wrong passwords for
+    the user, lock the login (locks of 1 s, then 2 s: the test caps them there); the right
+    password is refused during the lock and accepted once it ends."""
     import httpx
 
     from tests.ui.conftest import start_server, stop_server
@@ -62,11 +62,16 @@ def test_real_server_throttles_logins(tmp_path) -> None:
         env={"KBQA_UI__LOGIN_BACKOFF_S": "1", "KBQA_UI__LOGIN_BACKOFF_MAX_S": "2"},
     )
 
-    def login(password: str) -> int:
-        data = {"username": "alice", "password": password}
+    def login(password: str, user: str = "alice") -> int:
+        data = {"username": user, "password": password}
         return httpx.post(server.url + "/login", data=data, timeout=30).status_code
 
     try:
+        # Per client too: five user names tried from this address lock it out for alice.
+        assert [login("x", user=f"user{i}") for i in range(5)] == [400] * 5
+        assert login("open-sesame") == 400
+        time.sleep(1.1)
+        assert login("open-sesame") == 200  # and a success resets
         codes = [login(f"guess{i}") for i in range(200)]
         assert codes == [400] * 200, server.log_tail()
         assert login("open-sesame") == 400  # locked: the right password is refused too
