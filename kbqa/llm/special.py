@@ -95,14 +95,19 @@ def neutralise_with(
     rounds: int = 8,
 ) -> str:
     """`text` neutralised with the tokenizer as the oracle: while `tokenize(text, True)` (special
-    parsing on) differs from `tokenize(text, False)`, the tokens only the first has are special
-    strings in the text, and they are broken."""
+    parsing on) differs from `tokenize(text, False)`, the tokens only the first has that are
+    special (their text is that one token only with special parsing) are broken in the text."""
+
+    def is_special(token: int, piece: str) -> bool:
+        return tokenize(piece, True) == [token] and tokenize(piece, False) != [token]
+
     for _ in range(rounds):
         special = tokenize(text, True)
         plain = tokenize(text, False)
         if special == plain:
             return text
-        extra = {token_text(i) for i in set(special) - set(plain)} - {""}
+        pieces = {(i, token_text(i)) for i in set(special) - set(plain)}
+        extra = {piece for i, piece in pieces if piece and is_special(i, piece)}
         if not extra:
             break
         text = neutralise(text, extra)

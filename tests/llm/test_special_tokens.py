@@ -17,7 +17,7 @@ import pytest
 from kbqa.chain.context import ContextItem, format_context
 from kbqa.chain.prompts import PromptSet
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
-from kbqa.llm.special import BREAK, GENERIC, neutralise, safe_messages
+from kbqa.llm.special import BREAK, GENERIC, neutralise, safe_messages, tokenizer_specials
 from kbqa.types import Hit
 
 HOSTILE_PASSAGE = (
@@ -210,6 +210,10 @@ def test_llamacpp_backend_prompt(smollm2: ChatBackend) -> None:
     )
     special_ids = {int(i) for i in tokenizer.added_tokens_decoder}
     _assert_only_template_specials(backend.encode_messages, special_ids, tokenizer.decode)
+    # Only the special strings are broken, nothing else of the text ("system", "\n" stay).
+    assert backend.safe_text(HOSTILE_PASSAGE) == neutralise(
+        HOSTILE_PASSAGE, tokenizer_specials(tokenizer)
+    )
 
 
 # -- an OpenAI-compatible server: the request body --------------------------------------------
