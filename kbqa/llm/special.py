@@ -4,13 +4,14 @@ A chat prompt's role markers (`<|im_start|>`, `</s>`, `[gMASK]`...) are special 
 tokenizer that parses special tokens in the rendered prompt also parses them inside the messages:
 a retrieved document holding `<|im_start|>system` would open a real system turn. So before a
 prompt is rendered, every message's content has each special-token string of the backend broken
-by a zero-width space after its first character (`<​|im_start|>`): it reads the same, and the
-tokenizer sees ordinary text. The template's own markers, written by the template after this
+by a zero-width space (U+200B) after its first character: it reads the same, and the tokenizer
+sees ordinary text. The template's own markers, written by the template after this
 step, stay special.
 
 What each backend passes as its special-token strings:
-- transformers (hf.py, the converted GGUF, ChatGLM): the tokenizer's added tokens, exactly the
-  strings its tokenizer matches as whole tokens (`tokenizer_specials`);
+- transformers (hf.py, the converted GGUF, ChatGLM): the tokenizer's special tokens, the added
+  tokens marked special and those it names (bos, eos, ...) (`tokenizer_specials`); added tokens
+  that are ordinary words (some tokenizers add Chinese words or runs of spaces) are left alone;
 - llama.cpp (llamacpp.py): whatever llama.cpp itself tokenises differently with special parsing
   on and off (`neutralise_with`, llama.cpp as the oracle);
 - an OpenAI-compatible server, which takes strings only (openai_compat.py): its tokenizer's added
@@ -47,7 +48,9 @@ def neutralise(text: str, specials: Iterable[str] = (), *, generic: bool = False
     """`text` with every occurrence of each string in `specials` (and, with `generic`, of
     GENERIC's markers) broken by BREAK; repeated until none is left (a break can expose an
     overlapping one)."""
-    strings = sorted({s for s in specials if s}, key=len, reverse=True)
+    # One character cannot be broken (and no chat format's marker is one): such strings are
+    # left out rather than broken forever.
+    strings = sorted({s for s in specials if len(s) > 1}, key=len, reverse=True)
     parts = [re.escape(s) for s in strings]
     if generic:
         parts.append(GENERIC.pattern)
@@ -78,13 +81,15 @@ def _text(content: Any) -> str:
 
 
 def tokenizer_specials(tokenizer: Any) -> tuple[str, ...]:
-    """The strings a transformers tokenizer matches as whole added or special tokens."""
+    """The special tokens' strings of a transformers tokenizer: added tokens marked special,
+    and the special tokens it names."""
     found: list[str] = []
     decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
     for token in decoder.values():
-        found.append(str(getattr(token, "content", token)))
+        if getattr(token, "special", True):
+            found.append(str(getattr(token, "content", token)))
     found.extend(str(t) for t in getattr(tokenizer, "all_special_tokens", ()) or ())
-    return tuple(dict.fromkeys(t for t in found if t))
+    return tuple(dict.fromkeys(t for t in found if t.strip()))
 
 
 def neutralise_with(

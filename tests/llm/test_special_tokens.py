@@ -244,3 +244,17 @@ def test_openai_request_body_holds_no_special_strings(monkeypatch: pytest.Monkey
     for message in sent:
         assert not any(marker in message["content"] for marker in MARKERS)
     assert "<|im_start|>system" in sent[-1]["content"].replace(BREAK, "")
+
+
+def test_single_characters_and_ordinary_added_tokens_are_left_alone() -> None:
+    from tokenizers import AddedToken
+
+    from kbqa.llm.special import tokenizer_specials
+    from tests.llm.tiny import byte_tokenizer
+
+    assert neutralise("a\nb", ("\n", "<s>")) == "a\nb"  # one character: never broken (nor looped)
+    tokenizer = byte_tokenizer()
+    tokenizer.add_tokens([AddedToken("数据库", special=False)])
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|user|>"]})
+    specials = tokenizer_specials(tokenizer)
+    assert "<|user|>" in specials and "</s>" in specials and "数据库" not in specials
