@@ -252,9 +252,13 @@ def search_rows(
 ) -> list[list[Any]]:
     hits = service.search(query, kb=session.kb_name, settings=session.settings, mode=mode)
     return [
-        [rank, round(float(hit.score), 3), hit.source, hit.page or "", hit.text]
+        [rank, round(float(hit.score), 3), _relevance(hit), hit.source, hit.page or "", hit.text]
         for rank, hit in enumerate(hits, start=1)
     ]
+
+
+def _relevance(hit: Any) -> float | str:
+    return "" if hit.relevance is None else round(float(hit.relevance), 2)
 
 
 def user_message(error: BaseException, lang: str) -> str:

@@ -154,3 +154,26 @@ def test_sigkill_leaves_a_sound_base_that_finishes_like_a_clean_run(
         kb.close()
     assert _counts(home) == prepared["finals"][name]
     assert not list(KnowledgeBase.folder_for("crash", settings).glob("*.tmp*"))
+
+
+def test_searches_from_another_process_never_fail_during_an_ingest(
+    prepared: dict, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(prepared["starts"]["ingest"], home)
+    kb = KnowledgeBase.open("crash", Settings(home=home))
+    try:
+        kb.search("valve opens", k=3)  # load the embedder before the writer starts
+        writer = _run(home, prepared["operations"]["ingest"])
+        searches, generations = 0, set()
+        while writer.poll() is None:
+            for mode in ("hybrid", "dense", "bm25"):
+                hits = kb.search("which sensor reads 42 degrees", k=5, mode=mode)
+                assert hits and all(hit.text for hit in hits)
+                searches += 1
+            generations.add(kb.store.generation)
+        assert writer.returncode == 0
+        assert searches > 20 and len(generations) > 1, (searches, generations)
+        assert kb.store.index().ntotal == kb.count_chunks() == prepared["finals"]["ingest"][1]
+    finally:
+        kb.close()

@@ -214,9 +214,10 @@ def test_retrieval_tab_shows_scored_chunks(browser, ui_server: Server, artifacts
     results = page.locator("#search-results")
     expect(results).to_contain_text("Lighting", timeout=30_000)
     # Gradio's table is a grid of cells named by row and column.
-    cells = [results.locator(f"[data-testid='cell-0-{c}']").inner_text().strip() for c in range(5)]
-    assert cells[0] == "1" and cells[2] == MANUAL and cells[3] == "4", cells
+    cells = [results.locator(f"[data-testid='cell-0-{c}']").inner_text().strip() for c in range(6)]
+    assert cells[0] == "1" and cells[3] == MANUAL and cells[4] == "4", cells
     assert 0.0 < float(cells[1]) <= 1.0
+    assert 0.0 <= float(cells[2]) <= 1.0  # the calibrated relevance
     page.screenshot(path=str(artifacts / "05-retrieval.png"))
     page.context.close()
 

@@ -50,7 +50,8 @@ def test_upload_search_cite_and_delete(kbqa_home: Path, tmp_path: Path) -> None:
     assert again == [["野外指南 guide.pdf", "unchanged", "chunks: 3"]]
 
     hits = search_rows(service, session, "where does the crested tit nest?", None)
-    assert hits[0][2:4] == ["野外指南 guide.pdf", 2]
+    assert hits[0][3:5] == ["野外指南 guide.pdf", 2]
+    assert 0.0 <= hits[0][2] <= 1.0  # the calibrated relevance (e5, hybrid)
 
     session.citations = [
         Citation(1, "野外指南 guide.pdf", 2, PAGES[1], 0.9, path="野外指南 guide.pdf")

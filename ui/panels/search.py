@@ -11,7 +11,9 @@ from kbqa.ui.core import Session, search_rows
 from kbqa.ui.i18n import t
 from kbqa.ui.panels import Context
 
-SEARCH_COLS = ["col_rank", "col_score", "col_file", "col_page", "col_text"]
+# The score is the cosine; the relevance is the calibrated chance that the passage answers
+# (kbqa/chain/calibration.py), empty where it was not measured for the embedder and mode.
+SEARCH_COLS = ["col_rank", "col_score", "col_relevance", "col_file", "col_page", "col_text"]
 
 
 @dataclass
@@ -45,7 +47,7 @@ def build(ctx: Context) -> SearchPanel:
             interactive=False,
             wrap=True,
             elem_id="search-results",
-            column_widths=["5%", "8%", "17%", "7%", "63%"],
+            column_widths=["5%", "7%", "8%", "16%", "6%", "58%"],
         ),
         label="search_results",
     )
