@@ -361,7 +361,12 @@ class SQLiteRecordStore:
             return [Problem("records", unreadable, False)]
         problems = self._inconsistencies()
         if verdict != ["ok"]:
-            detail = f"{DB_NAME} fails SQLite's integrity check ({verdict[0]}); every record reads"
+            found = [line for row in verdict for line in row.splitlines() if "***" not in line]
+            found = found or verdict
+            more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+            detail = (
+                f"{DB_NAME} fails SQLite's integrity check ({found[0]}{more}); every record reads"
+            )
             problems.append(Problem("records", detail, True))
         return problems
 

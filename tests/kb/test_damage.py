@@ -232,3 +232,19 @@ def test_check_finds_nothing_wrong_with_a_sound_base(built, capsys):
         .fetchone()[0]
     )
     assert len(manifest) == 384
+
+
+def test_a_repair_interrupted_between_its_renames_is_finished_at_the_next_open(built):
+    name, settings, _ = built
+    database = _database(settings, name)
+    _pages_of(database, "chunks")  # checkpoint: the whole base is in store.sqlite
+    # What a crash leaves after rewrite() moved the damaged file aside, before the fresh copy
+    # took its name: the fresh copy under store.sqlite.new and no store.sqlite.
+    os.replace(database, database.with_name("store.sqlite.new"))
+    assert KnowledgeBase.list_names(settings) == ["docs", "other"]
+    kb = KnowledgeBase.open(name, settings)
+    try:
+        assert {f.doc for f in kb.files()} == {"alpha.txt", "beta.txt"}
+    finally:
+        kb.close()
+    assert database.exists() and not database.with_name("store.sqlite.new").exists()
