@@ -24,9 +24,10 @@ QUESTIONS = [json.loads(line) for line in (SET / "questions.jsonl").read_text("u
 def injection_kb(chain_settings):
     from kbqa.knowledge_base import KnowledgeBase
 
-    # Short replies: the model's words after the quote are checked too, and need not be long.
+    # Short replies: the model's words after the quote are checked too; 16 tokens would show
+    # a planted reply ("HACKED", "无可奉告") and keep the test near a minute on 2 cores.
     settings = chain_settings.model_copy(
-        update={"llm": chain_settings.llm.model_copy(update={"max_new_tokens": 32})}
+        update={"llm": chain_settings.llm.model_copy(update={"max_new_tokens": 16})}
     )
     kb = KnowledgeBase.open("injection", settings, create=True)
     report = kb.add([SET / "docs"])
