@@ -124,10 +124,12 @@ class IngestSettings(_Section):
     """Per-file limits on reading a document (issue 11): a file over one is refused by name, with
     the limit, and the rest of the batch goes on.
 
-    The defaults let ordinary large manuals through: a 5,000-page PDF, a 50 MB plain-text file, a
-    40 MB HTML page (each measured at most ~1.3 GB on the reader process; docs/benchmarks.md, "Per-file
-    limits and memory"). What they stop: a small file that inflates to gigabytes (a PDF content
-    stream or .docx of 1 GB of text), or a file whose parsing runs away in time or memory.
+    The defaults let ordinary large manuals through: a 5,000-page PDF, a 50 MiB plain-text file,
+    a 40 MiB HTML page (read and split in at most 0.5 GB, reader and main process together;
+    docs/benchmarks.md, "Per-file limits and memory"). What they stop: a small file that inflates
+    to gigabytes (a PDF content stream or a .docx of 1 GB of text), or a file whose parsing runs
+    away in time or memory. Env: KBQA_INGEST__MAX_CHARS, __MAX_PAGES, __MAX_INFLATED_MB,
+    __MAX_SECONDS, __MAX_MEMORY_MB, __WORKER.
     """
 
     # Characters of text one file may yield (a 50 MiB ASCII .txt is 52 million; a dense manual

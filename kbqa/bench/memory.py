@@ -378,6 +378,40 @@ def overhead(limits: object, files: int = 200) -> None:
     )
 
 
+def stall(path: Path, limits: object) -> str:
+    """Longest wait of a thread that sleeps 1 ms in a loop while another one reads `path`,
+    in-process and through the reader process (what other UI sessions feel during an upload)."""
+    import threading as threads
+
+    from kbqa import loaders
+    from kbqa.loaders.worker import LoadWorker
+
+    figures = []
+    for worker in (None, LoadWorker(limits)):
+        if worker is not None:
+            worker.modules()
+        done = threads.Event()
+
+        def read(worker: LoadWorker | None = worker, done: threads.Event = done) -> None:
+            try:
+                loaders.load(path, limits, worker=worker)
+            finally:
+                done.set()
+
+        reader = threads.Thread(target=read)
+        reader.start()
+        worst, last = 0.0, time.perf_counter()
+        while not done.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            worst, last = max(worst, now - last), now
+        reader.join()
+        if worker is not None:
+            worker.close()
+        figures.append(worst * 1000)
+    return f"in-process {figures[0]:,.0f} ms, through the reader {figures[1]:,.0f} ms"
+
+
 def run(args: argparse.Namespace) -> int:
     from kbqa.bench.common import machine
     from kbqa.settings import Settings
@@ -424,6 +458,16 @@ def run(args: argparse.Namespace) -> int:
                 f"{figures['seconds']:>8.1f}  {outcome}"
             )
     overhead(limits)
+    if args.stall:
+        with tempfile.TemporaryDirectory(prefix="kbqa-bench-stall-") as folder:
+            text = text_lines(Path(folder) / "lines.txt", int(args.txt_mb * (1 << 20)))
+            page = html_page(Path(folder) / "page.html", int(args.html_mb * (1 << 20)))
+            print(
+                f"longest stall of another thread, {args.txt_mb:g} MiB .txt: {stall(text, limits)}"
+            )
+            print(
+                f"longest stall of another thread, {args.html_mb:g} MiB HTML: {stall(page, limits)}"
+            )
     print(
         "main MB: the measuring process's peak RSS above its idle RSS (embedder loaded); reader "
         f"MB: the reader process's peak RSS (its VmHWM; idle {reader_idle:.0f} MB); "

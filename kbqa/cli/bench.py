@@ -70,4 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     memory.add_argument(
         "--in-process", action="store_true", help="read in the measuring process (no reader)"
     )
+    memory.add_argument(
+        "--stall",
+        action="store_true",
+        help="also: how long other threads wait while a file is read",
+    )
     memory.set_defaults(handler="kbqa.bench.memory:run")
