@@ -105,6 +105,8 @@ def show(args: argparse.Namespace) -> int:
     total = f"{counted(info['files'], 'file')}, {counted(info['chunks'], 'chunk')}"
     print(f"{info['name']}: {total} ({info['path']})")
     for key, value in info["manifest"].items():
+        if key == "embedder_fingerprint":  # a vector: its size says what it is (--json has it)
+            value = f"{value.count(',') + 1} values of the probe vector"
         print(f"  {key}: {value}")
     for f in files:
         pages = f" {counted(f['pages'], 'page')}" if f["pages"] else ""
