@@ -108,6 +108,10 @@ class UISettings(_Section):
     login_window_s: float = Field(300.0, gt=0)
     login_backoff_s: float = Field(1.0, gt=0)
     login_backoff_max_s: float = Field(60.0, gt=0)
+    # Models a session may switch to, besides the catalog's and the configured one (registry
+    # names, hub names, folders, .gguf files): a session never names a path the operator did not
+    # allow. "*" allows any (for a UI only you reach).
+    allowed_models: list[str] = Field(default_factory=list)
     max_upload_mb: int = Field(200, ge=1)
     concurrency_limit: int = Field(1, ge=1)
 

@@ -31,13 +31,15 @@ ProgressFn = Callable[[float, int, str], None]
 log = logging.getLogger(__name__)
 
 
-def model_choices(current: str) -> list[tuple[str, str]]:
-    """(label, name) for each registry model, the configured one included, for the settings menu."""
+def model_choices(current: str, extra: list[str] | None = None) -> list[tuple[str, str]]:
+    """(label, name) for each registry model, the configured one and `extra` (the operator's
+    allowed models) included, for the settings menu."""
     from kbqa.llm.catalog import CATALOG
 
     choices = [(f"{spec.name} · {_size(spec.params)}", spec.name) for spec in CATALOG]
-    if current not in {name for _, name in choices}:
-        choices.insert(0, (current, current))
+    for name in reversed([current, *(extra or [])]):
+        if name not in {known for _, known in choices}:
+            choices.insert(0, (name, name))
     return choices
 
 

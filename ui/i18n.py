@@ -104,6 +104,8 @@ TEXT: dict[str, dict[str, str]] = {
         "no_extension": "no extension",
         "error_kb_exists": "a knowledge base named {name} exists",
         "error_kb_not_found": "no knowledge base named {name}",
+        "error_model_not_allowed": "model {name} is not among the models this server allows "
+        "(its operator adds others to ui.allowed_models)",
         "error": "Error: {error}",
         "empty_question": "Type a question first.",
     },
@@ -201,6 +203,7 @@ TEXT: dict[str, dict[str, str]] = {
         "no_extension": "无扩展名",
         "error_kb_exists": "已存在名为 {name} 的知识库",
         "error_kb_not_found": "没有名为 {name} 的知识库",
+        "error_model_not_allowed": "本服务不允许使用模型 {name}（管理员可将其加入 ui.allowed_models）",
         "error": "错误：{error}",
         "empty_question": "请先输入问题。",
     },

@@ -11,8 +11,35 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from kbqa.service.errors import InvalidCredentials, UnsafeBinding
+from kbqa.service.errors import InvalidCredentials, ModelNotAllowed, UnsafeBinding
+
+if TYPE_CHECKING:
+    from kbqa.settings import Settings
+
+
+def allowed_models(settings: Settings) -> list[str]:
+    """The models a session may choose: the catalog's, the configured one, and the operator's
+    `ui.allowed_models` ("*" among them allows any name or folder)."""
+    from kbqa.llm.catalog import CATALOG
+
+    names = [settings.llm.model, *(spec.name for spec in CATALOG), *settings.ui.allowed_models]
+    return list(dict.fromkeys(names))
+
+
+def check_model_choice(name: str, settings: Settings) -> str:
+    """`name` if a session may switch to it, else ModelNotAllowed: a request never makes the
+    server load (and, with the operator's trust_remote_code, run) a folder it names itself."""
+    allowed = allowed_models(settings)
+    if name in allowed or "*" in allowed:
+        return name
+    shown = ", ".join(a for a in allowed if a != "*")
+    raise ModelNotAllowed(
+        f"model {name!r} is not among the models this server allows ({shown}); the operator "
+        "adds others to ui.allowed_models",
+        name=name,
+    )
 
 
 def is_loopback(host: str) -> bool:

@@ -41,6 +41,13 @@ class InvalidCredentials(ServiceError):
     code = "invalid_credentials"
 
 
+class ModelNotAllowed(ServiceError):
+    """A session asked for a model the operator did not allow (ui.allowed_models)."""
+
+    code = "model_not_allowed"
+    status = 403
+
+
 class KnowledgeBaseNotFound(ServiceError):
     code = "kb_not_found"
     status = 404

@@ -169,3 +169,21 @@ def test_throttle_is_thread_safe() -> None:
     # Only the first failures were checked (one per thread may have been in flight at the lock).
     assert 5 <= len(checks) <= 5 + len(threads)
     assert throttle.retry_after("alice") > 0
+
+
+def test_sessions_choose_only_among_the_models_the_operator_allows(tmp_path) -> None:
+    from kbqa.service.access import check_model_choice
+    from kbqa.service.errors import ModelNotAllowed
+    from kbqa.settings import Settings, UISettings
+
+    operator = Settings(home=tmp_path)
+    assert check_model_choice("smollm2-135m-instruct", operator) == "smollm2-135m-instruct"
+    assert check_model_choice(operator.llm.model, operator) == operator.llm.model
+    for requested in ("/srv/models/chatglm-6b", "THUDM/chatglm-6b", "../../etc"):
+        with pytest.raises(ModelNotAllowed, match="ui.allowed_models") as refused:
+            check_model_choice(requested, operator)
+        assert refused.value.code == "model_not_allowed" and refused.value.status == 403
+    listed = operator.model_copy(update={"ui": UISettings(allowed_models=["/srv/models/x"])})
+    assert check_model_choice("/srv/models/x", listed) == "/srv/models/x"
+    anything = operator.model_copy(update={"ui": UISettings(allowed_models=["*"])})
+    assert check_model_choice("THUDM/chatglm-6b", anything) == "THUDM/chatglm-6b"

@@ -81,3 +81,29 @@ def test_real_server_throttles_logins(tmp_path) -> None:
             time.sleep(0.25)
     finally:
         stop_server(server)
+
+
+@pytest.mark.slow
+def test_a_session_cannot_make_the_server_load_a_folder_it_names(tmp_path) -> None:
+    """Even with the operator's trust_remote_code on, a UI request naming a checkpoint folder
+    with its own Python (auto_map) is refused unless the operator allowed that model; the
+    folder's code never runs."""
+    from gradio_client import Client
+
+    from tests.llm import tiny
+    from tests.llm.test_chatglm import _marked
+    from tests.ui.conftest import start_server, stop_server
+
+    marker = tmp_path / "remote-code-ran"
+    folder = _marked(tiny.save_tiny_chatglm(tmp_path / "chatglm-6b"), marker)
+    server = start_server(tmp_path, "models", env={"KBQA_LLM__TRUST_REMOTE_CODE": "true"})
+    try:
+        client = Client(server.url, verbose=False)
+        with pytest.raises(Exception, match="not among the models|not in the list of choices"):
+            client.predict(str(folder), "none", 5, 0.0, 0.0, api_name="/on_settings")
+        # The refusal is the server's own, not only the dropdown's: a registry name passes.
+        client.predict("smollm2-135m-instruct", "none", 5, 0.0, 0.0, api_name="/on_settings")
+        client.predict("hello", [], api_name="/on_ask")
+    finally:
+        stop_server(server)
+    assert not marker.exists()

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from kbqa.service.access import allowed_models, check_model_choice
 from kbqa.ui import core
 from kbqa.ui.core import Session, model_choices
 from kbqa.ui.panels import Context
@@ -26,11 +27,13 @@ class SettingsPanel:
 def build(ctx: Context) -> SettingsPanel:
     tr = ctx.tr
     retrieval, llm = ctx.settings.retrieval, ctx.settings.llm
+    allowed = allowed_models(ctx.settings)
     model = tr(
         gr.Dropdown(
-            choices=model_choices(llm.model),
+            choices=model_choices(llm.model, [name for name in allowed if name != "*"]),
             value=llm.model,
-            allow_custom_value=True,
+            # A typed name only where the operator allows any ("*" in ui.allowed_models).
+            allow_custom_value="*" in allowed,
             elem_id="model",
         ),
         label="model",
@@ -73,7 +76,7 @@ def wire(ctx: Context, panel: SettingsPanel, state: gr.State) -> None:
         mine = session.settings
         try:
             if model_name and model_name != mine.llm.model:
-                mine.llm.model = model_name
+                mine.llm.model = check_model_choice(model_name, ctx.settings)
             mine.llm.quantize = quant
             mine.llm.temperature = float(temp)
             mine.retrieval.k = int(k)
