@@ -210,3 +210,19 @@ def test_giant_token_splits_with_a_real_tokenizer_in_linear_time() -> None:
     assert time.perf_counter() - started < 20
     assert "".join(chunks) == token
     assert max(count_batch(chunks)) <= 254
+
+
+def test_size_limits_hold_in_process_too(tmp_path: Path) -> None:
+    """With ingest.worker off, the loaders still refuse files over the size limits."""
+    limits = IngestSettings(max_chars=5_000, max_pages=2, max_inflated_mb=16, worker=False)
+    (tmp_path / "chars.md").write_text("# T\n\n" + "word " * 2_000, encoding="utf-8")
+    (tmp_path / "pages.pdf").write_bytes(pdf_pages(["one", "two", "three"]))
+    docx_bomb(tmp_path / "bomb.docx", inflated_mb=24)
+    expected = {
+        "chars.md": "ingest.max_chars",
+        "pages.pdf": "ingest.max_pages",
+        "bomb.docx": "ingest.max_inflated_mb",
+    }
+    for name, limit in expected.items():
+        with pytest.raises(LoaderError, match=limit.replace(".", r"\.")):
+            loaders.load(tmp_path / name, limits)
