@@ -108,19 +108,32 @@ def count_in_batches(
     return counts
 
 
+_BLOCK_MARKS = ("\n", "。", "！", "？", ". ", "; ", " ")
+_PIECE_MARKS = (" ", "\t", "，", "、", ",", "；", ";")
+
+
 def _blocks(text: str, size: int) -> list[str]:
     """`text` cut into runs of at most `size` characters, each ending at a line break, else a
     sentence end, else a space, in its second half when there is one."""
-    if len(text) <= size:
-        return [text]
-    blocks: list[str] = []
+    return _cut(text, size, _BLOCK_MARKS)
+
+
+def _pre_cut(sentence: str, size: int) -> list[str]:
+    """A sentence over `size` characters cut into pieces of at most `size`, at spaces or commas."""
+    return _cut(sentence, size, _PIECE_MARKS)
+
+
+def _cut(text: str, size: int, marks: Sequence[str]) -> list[str]:
+    """`text` in pieces of at most `size` characters, each cut after the first of `marks` found
+    in its second half (hard at `size` when none is)."""
+    pieces: list[str] = []
     start = 0
     while len(text) - start > size:
-        end = _cut_point(text, start, start + size, ("\n", "。", "！", "？", ". ", "; ", " "))
-        blocks.append(text[start:end])
+        end = _cut_point(text, start, start + size, marks)
+        pieces.append(text[start:end])
         start = end
-    blocks.append(text[start:])
-    return blocks
+    pieces.append(text[start:])
+    return pieces
 
 
 def _cut_point(text: str, start: int, end: int, marks: Sequence[str]) -> int:
@@ -132,18 +145,6 @@ def _cut_point(text: str, start: int, end: int, marks: Sequence[str]) -> int:
         if found >= 0:
             return found + len(mark)
     return end
-
-
-def _pre_cut(sentence: str, size: int) -> list[str]:
-    """A sentence over `size` characters cut into pieces of at most `size`, at spaces or commas."""
-    pieces: list[str] = []
-    start = 0
-    while len(sentence) - start > size:
-        end = _cut_point(sentence, start, start + size, (" ", "\t", "，", "、", ",", "；", ";"))
-        pieces.append(sentence[start:end])
-        start = end
-    pieces.append(sentence[start:])
-    return pieces
 
 
 _CLAUSE_END = re.compile(r"[，、；：]+[ \t]*|[,;:]+(?:[ \t]+|(?=[^\x00-\x7f])|$)")
