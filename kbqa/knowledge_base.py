@@ -21,6 +21,7 @@ from kbqa.errors import EmbedderMismatch, KBQAError, KnowledgeBaseDamaged, Knowl
 from kbqa.settings import Settings
 from kbqa.store.base import FileRecord
 from kbqa.store.factory import describe_damage, holds_knowledge_base, open_records, open_store
+from kbqa.store.leftovers import remove_abandoned_folders
 from kbqa.store.store import Store
 from kbqa.types import Hit
 
@@ -53,6 +54,10 @@ def fingerprint_agreement(kept: str, probe: Any) -> float:
         return 0.0
     norm = float(np.linalg.norm(vector) * np.linalg.norm(probe)) or 1.0
     return float(vector @ probe) / norm
+
+
+#: prefix of a base being deleted: renamed first, so a crash never leaves half a base under its name
+_TRASH = ".deleted-"
 
 
 _NAME = re.compile(r"^[\w][\w.\-]{0,63}$")
@@ -143,6 +148,7 @@ class KnowledgeBase:
         settings = settings or Settings.load()
         if not settings.kb_root.is_dir():
             return []
+        remove_abandoned_folders(settings.kb_root, _TRASH)  # deletions a kill interrupted
         return sorted(p.name for p in settings.kb_root.iterdir() if holds_knowledge_base(p))
 
     @classmethod
@@ -154,7 +160,7 @@ class KnowledgeBase:
         with records.writer():
             records.close()
             # Rename first, so a crash mid-delete never leaves a half-deleted base under the name.
-            trash = folder.with_name(f".deleted-{name}-{os.getpid()}")
+            trash = folder.with_name(f"{_TRASH}{name}-{os.getpid()}")
             folder.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.store.base import Change, Problem, RecordStore
+from kbqa.store.leftovers import remove_stale_temporaries
 
 
 class FaissIndex:
@@ -158,26 +159,3 @@ class FaissIndex:
     def close(self) -> None:
         with self._lock:
             self._index, self._version = None, (-1, "")
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove `*.tmp<pid>` files whose writing process is gone (a killed ingest's leftovers)."""
-    removed = []
-    for path in folder.glob("*.tmp*"):
-        pid = path.suffix.removeprefix(".tmp")
-        if pid.isdigit() and not _alive(int(pid)):
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True

@@ -68,8 +68,11 @@ def holds_store(folder: Path) -> bool:
     """Whether `folder` holds a SQLite knowledge base (finishing a repair a crash interrupted)."""
     database = Path(folder) / DB_NAME
     fresh = database.with_name(_FRESH)
-    if not database.exists() and fresh.is_file():
-        os.replace(fresh, database)  # rewrite() fsyncs the fresh copy before moving the old aside
+    if fresh.is_file():
+        if database.exists():  # a rewrite killed before its swap: the copy is unfinished
+            fresh.unlink(missing_ok=True)
+        else:  # killed between its renames: rewrite() fsynced the copy before moving the old aside
+            os.replace(fresh, database)
     return database.is_file()
 
 

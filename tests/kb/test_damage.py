@@ -202,13 +202,18 @@ def test_an_edited_manifest_naming_another_model_of_the_same_dimension_is_refuse
     assert [p.part for p in problems] == ["embedder"] and not problems[0].repairable
 
 
-def test_temporary_files_of_a_killed_writer_are_removed_at_the_next_open(built):
-    name, settings, _ = built
-    folder = KnowledgeBase.folder_for(name, settings)
+def _dead_pid() -> int:
     dead = os.fork()
     if dead == 0:
         os._exit(0)
     os.waitpid(dead, 0)
+    return dead
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_at_the_next_open(built):
+    name, settings, _ = built
+    folder = KnowledgeBase.folder_for(name, settings)
+    dead = _dead_pid()
     leftover = folder / f"index.3.abc.tmp{dead}"
     leftover.write_bytes(b"half an index")
     mine = folder / f"index.4.abc.tmp{os.getpid()}"
@@ -248,3 +253,25 @@ def test_a_repair_interrupted_between_its_renames_is_finished_at_the_next_open(b
     finally:
         kb.close()
     assert database.exists() and not database.with_name("store.sqlite.new").exists()
+
+
+def test_what_a_killed_delete_or_repair_leaves_is_cleared_at_the_next_open(built):
+    name, settings, _ = built
+    root = KnowledgeBase.folder_for(name, settings).parent
+    # A deletion killed inside rmtree: the base renamed aside, half removed.
+    abandoned = root / f".deleted-old-{_dead_pid()}"
+    (abandoned / "sub").mkdir(parents=True)
+    (abandoned / "store.sqlite").write_bytes(b"half")
+    running = root / f".deleted-busy-{os.getpid()}"  # a deletion still in progress
+    running.mkdir()
+    # A repair killed while copying: its unfinished copy beside the intact store.
+    unfinished = _database(settings, name).with_name("store.sqlite.new")
+    unfinished.write_bytes(b"partial copy")
+    assert KnowledgeBase.list_names(settings) == ["docs", "other"]
+    assert not abandoned.exists() and running.exists() and not unfinished.exists()
+    kb = KnowledgeBase.open(name, settings)
+    try:
+        assert {f.doc for f in kb.files()} == {"alpha.txt", "beta.txt"}
+    finally:
+        kb.close()
+    running.rmdir()
