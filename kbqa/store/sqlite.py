@@ -30,6 +30,7 @@ import numpy as np
 
 from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
 from kbqa.store.base import FileRecord, NewChunk, Problem, RecordStore, StoredChunk
+from kbqa.store.leftovers import process_alive
 from kbqa.store.tokenize import tokenize
 
 SCHEMA_VERSION = 1
@@ -65,18 +66,21 @@ _FILE_COLUMNS = "doc, source, origin, sha256, size, mtime, pages, chunks, added_
 
 
 def holds_store(folder: Path) -> bool:
-    """Whether `folder` holds a SQLite knowledge base (finishing a repair a crash interrupted)."""
+    """Whether `folder` holds a SQLite knowledge base (settling what a killed repair left)."""
     database = Path(folder) / DB_NAME
-    fresh = database.with_name(_FRESH)
-    if fresh.is_file():
-        if database.exists():  # a rewrite killed before its swap: the copy is unfinished
+    for fresh in Path(folder).glob(f"{DB_NAME}{_FRESH}*"):
+        pid = fresh.name.rpartition("-")[2]
+        if not pid.isdigit() or process_alive(int(pid)):
+            continue  # a repair still running: its copy is its own
+        if database.exists():  # killed before its swap: the copy is unfinished
             fresh.unlink(missing_ok=True)
         else:  # killed between its renames: rewrite() fsynced the copy before moving the old aside
             os.replace(fresh, database)
     return database.is_file()
 
 
-_FRESH = f"{DB_NAME}.new"
+#: the fresh copy a rewrite fills: store.sqlite.new-<pid>
+_FRESH = ".new-"
 
 
 #: SQLite's result codes for a file that is damaged, not merely busy or misused
@@ -359,10 +363,10 @@ class SQLiteRecordStore:
             verdict = [row[0] for row in self.db.execute("PRAGMA integrity_check(5)")]
         except sqlite3.DatabaseError as error:  # the check itself stumbles on a damaged page
             verdict = [str(error)]
-        unreadable = self._unreadable()
+        counted, files, unreadable = self._read_records()
         if unreadable:
             return [Problem("records", unreadable, False)]
-        problems = self._inconsistencies()
+        problems = self._inconsistencies(counted, files)
         if verdict != ["ok"]:
             found = [line for row in verdict for line in row.splitlines() if "***" not in line]
             found = found or verdict
@@ -373,33 +377,37 @@ class SQLiteRecordStore:
             problems.append(Problem("records", detail, True))
         return problems
 
-    def _unreadable(self) -> str | None:
-        """What stops every record from being read whole, if anything."""
+    def _read_records(self) -> tuple[dict[str, int], list[FileRecord], str | None]:
+        """Every record read whole, in one pass: chunks per file, the files, and what stopped
+        a record from being read (None when all read)."""
+        counted: dict[str, int] = {}
+        files: list[FileRecord] = []
         try:
             dimension = self.dimension()
             size = 4 * dimension if dimension else None
             wrong = 0
             # NOT INDEXED: read the rows themselves, not an index (which a rewrite rebuilds)
-            rows = self.db.execute("SELECT metadata, length(vector) FROM chunks NOT INDEXED")
-            for metadata, length in rows:
+            rows = self.db.execute("SELECT doc, metadata, length(vector) FROM chunks NOT INDEXED")
+            for doc, metadata, length in rows:
                 json.loads(metadata)
                 wrong += size is not None and length != size
-            self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files NOT INDEXED").fetchall()
+                if doc is not None:
+                    counted[doc] = counted.get(doc, 0) + 1
+            query = f"SELECT {_FILE_COLUMNS} FROM files NOT INDEXED ORDER BY doc"
+            files = [FileRecord(*row) for row in self.db.execute(query)]
         except sqlite3.DatabaseError as error:
-            return f"records cannot all be read ({error})"
+            return counted, files, f"records cannot all be read ({error})"
         except ValueError as error:
-            return f"a chunk's metadata is not JSON ({error})"
+            return counted, files, f"a chunk's metadata is not JSON ({error})"
         if wrong:
-            return f"{wrong} chunks hold vectors that are not {dimension}-d"
-        return None
+            return counted, files, f"{wrong} chunks hold vectors that are not {dimension}-d"
+        return counted, files, None
 
-    def _inconsistencies(self) -> list[Problem]:
-        counted: dict[str, int] = {}
-        for (doc,) in self.db.execute("SELECT doc FROM chunks NOT INDEXED WHERE doc IS NOT NULL"):
-            counted[doc] = counted.get(doc, 0) + 1
+    @staticmethod
+    def _inconsistencies(counted: dict[str, int], files: list[FileRecord]) -> list[Problem]:
+        """Files whose recorded chunk count is not the chunks stored, and chunks of no file."""
         problems = []
-        files = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files NOT INDEXED ORDER BY doc")
-        for record in [FileRecord(*row) for row in files]:
+        for record in files:
             held = counted.pop(record.doc, 0)
             if held != record.chunks:
                 detail = f"{record.doc}: {held} chunks stored, {record.chunks} recorded"
@@ -409,7 +417,7 @@ class SQLiteRecordStore:
         return problems
 
     def rewrite(self) -> None:
-        fresh = self.folder / _FRESH
+        fresh = self.folder / f"{DB_NAME}{_FRESH}{os.getpid()}"
         fresh.unlink(missing_ok=True)
         connection = sqlite3.connect(fresh, isolation_level=None)
         connection.executescript(_SCHEMA)

@@ -244,15 +244,16 @@ def test_a_repair_interrupted_between_its_renames_is_finished_at_the_next_open(b
     database = _database(settings, name)
     _pages_of(database, "chunks")  # checkpoint: the whole base is in store.sqlite
     # What a crash leaves after rewrite() moved the damaged file aside, before the fresh copy
-    # took its name: the fresh copy under store.sqlite.new and no store.sqlite.
-    os.replace(database, database.with_name("store.sqlite.new"))
+    # took its name: the fresh copy under store.sqlite.new-<pid> and no store.sqlite.
+    fresh = database.with_name(f"store.sqlite.new-{_dead_pid()}")
+    os.replace(database, fresh)
     assert KnowledgeBase.list_names(settings) == ["docs", "other"]
     kb = KnowledgeBase.open(name, settings)
     try:
         assert {f.doc for f in kb.files()} == {"alpha.txt", "beta.txt"}
     finally:
         kb.close()
-    assert database.exists() and not database.with_name("store.sqlite.new").exists()
+    assert database.exists() and not fresh.exists()
 
 
 def test_what_a_killed_delete_or_repair_leaves_is_cleared_at_the_next_open(built):
@@ -264,11 +265,16 @@ def test_what_a_killed_delete_or_repair_leaves_is_cleared_at_the_next_open(built
     (abandoned / "store.sqlite").write_bytes(b"half")
     running = root / f".deleted-busy-{os.getpid()}"  # a deletion still in progress
     running.mkdir()
-    # A repair killed while copying: its unfinished copy beside the intact store.
-    unfinished = _database(settings, name).with_name("store.sqlite.new")
+    # A repair killed while copying: its unfinished copy beside the intact store; and the copy
+    # of a repair still running (this process), which must be left alone.
+    unfinished = _database(settings, name).with_name(f"store.sqlite.new-{_dead_pid()}")
     unfinished.write_bytes(b"partial copy")
+    copying = _database(settings, name).with_name(f"store.sqlite.new-{os.getpid()}")
+    copying.write_bytes(b"being copied")
     assert KnowledgeBase.list_names(settings) == ["docs", "other"]
     assert not abandoned.exists() and running.exists() and not unfinished.exists()
+    assert copying.exists()
+    copying.unlink()
     kb = KnowledgeBase.open(name, settings)
     try:
         assert {f.doc for f in kb.files()} == {"alpha.txt", "beta.txt"}
