@@ -64,6 +64,8 @@ class OpenAIBackend(ChatBackend):
         # Long read timeout: a CPU-bound server can take minutes for a long answer.
         self.client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=10.0))
         self.tokenizer = tokenizer
+        # Strings its tokenizer (when kbqa has it) reads as special tokens, found once (special.py).
+        self.specials = tokenizer_specials(tokenizer) if tokenizer is not None else ()
         self.served = self._models()
         self.model_id = self._pick_model(model)
         self.context_length = context_length or self._served_context() or DEFAULT_CONTEXT
@@ -142,8 +144,7 @@ class OpenAIBackend(ChatBackend):
         """The server renders the prompt from strings: special-token strings in message text
         (its tokenizer's when kbqa has it, else the common chat formats' markers) are broken
         here so the server's tokenizer reads them as text (special.py)."""
-        specials = tokenizer_specials(self.tokenizer) if self.tokenizer is not None else ()
-        return safe_messages(messages, specials, generic=True)
+        return safe_messages(messages, self.specials, generic=True)
 
     def stream(self, messages: list[Message], config: GenerationConfig) -> Iterator[str]:
         import httpx
