@@ -5,14 +5,42 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# What a Section or Chunk holds: running text, a table's rows, or text read from an image by OCR.
+TEXT, TABLE, OCR = "text", "table", "ocr"
+KINDS = (TEXT, TABLE, OCR)
+
 
 @dataclass(frozen=True)
 class Section:
-    """A run of text a loader found: one PDF page, or the text under one heading."""
+    """A run of text a loader found: one PDF page, the text under one heading, or one table.
+
+    A table (kind "table") keeps its cells in `rows`, the header row first, and its label in
+    `table` ("Table 2", a sheet's name); `text` is the table as Markdown. The splitter packs a
+    table's rows into chunks that each repeat the header and never cut a row.
+    """
 
     text: str
-    page: int | None = None  # 1-based physical page for PDFs, None for other formats
+    page: int | None = None  # 1-based physical page for PDFs (slides for .pptx), else None
     heading: str | None = None
+    kind: str = TEXT
+    rows: tuple[tuple[str, ...], ...] = ()
+    table: str | None = None
+
+    def to_json(self) -> list[Any]:
+        """A compact JSON form (the reader process's replies)."""
+        if self.kind == TABLE:
+            return [self.text, self.page, self.heading, self.kind, self.rows, self.table]
+        if self.kind != TEXT:
+            return [self.text, self.page, self.heading, self.kind]
+        return [self.text, self.page, self.heading]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Section:
+        text, page, heading, *rest = data
+        kind = rest[0] if rest else TEXT
+        rows = tuple(tuple(row) for row in rest[1]) if len(rest) > 1 else ()
+        table = rest[2] if len(rest) > 2 else None
+        return cls(text, page, heading, kind, rows, table)
 
 
 @dataclass(frozen=True)
@@ -25,10 +53,17 @@ class Chunk:
     position: int  # 0-based index of the chunk within its document
     page: int | None = None
     heading: str | None = None
+    kind: str = TEXT  # "text", "table" (rows under their header) or "ocr" (read from an image)
+    table: str | None = None  # a table chunk's table: "Table 2", a sheet's name
 
     def metadata(self) -> dict[str, Any]:
         data = asdict(self)
         del data["text"]
+        # Plain text chunks keep the metadata they always had (stores and tests compare it).
+        if data["kind"] == TEXT:
+            del data["kind"]
+        if data["table"] is None:
+            del data["table"]
         return data
 
 
@@ -49,6 +84,8 @@ class Hit:
     # Estimated probability that the chunk holds the answer (kbqa/chain/calibration.py); None
     # where no calibration was measured (other embedders and modes).
     relevance: float | None = None
+    kind: str = TEXT  # as Chunk.kind
+    table: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -62,4 +99,6 @@ class Hit:
             "position": self.position,
             "heading": self.heading,
             "chunk_id": self.chunk_id,
+            "kind": self.kind,
+            "table": self.table,
         }

@@ -77,10 +77,7 @@ class LoadWorker:
         if "error" in reply:
             kind = UnsupportedFormat if reply.get("unsupported") else LoaderError
             raise kind(reply["error"])
-        return [
-            Section(text=text, page=page, heading=heading)
-            for text, page, heading in reply["sections"]
-        ]
+        return [Section.from_json(data) for data in reply["sections"]]
 
     def modules(self) -> list[str]:
         """Top-level modules imported in the reader (to check it stays lean)."""
@@ -262,7 +259,7 @@ def main(argv: list[str]) -> int:
                 }
             else:
                 sections = load(request["path"], limits)
-                reply = {"sections": [[s.text, s.page, s.heading] for s in sections]}
+                reply = {"sections": [s.to_json() for s in sections]}
                 del sections
             data = json.dumps(reply).encode("ascii")  # \u escapes: lone surrogates survive
             del reply

@@ -18,7 +18,7 @@ from kbqa.embedders import Embedder
 from kbqa.store.base import StoredChunk
 from kbqa.store.store import Store
 from kbqa.text.fusion import best_first, rrf_scores
-from kbqa.types import Hit
+from kbqa.types import TABLE, TEXT, Hit
 
 
 class Reranker(Protocol):
@@ -97,11 +97,18 @@ class HybridSearcher:
         return hits
 
     def _expand(self, hit: Hit, row: StoredChunk, span: int) -> None:
-        if row.doc is None:
+        # A table chunk already holds whole rows under their header; text around it would
+        # break the table's form (and a text hit gains nothing from a table's rows).
+        if row.doc is None or row.metadata.get("kind") == TABLE:
             return
         around = self.store.records.neighbours(row.doc, row.position, span)
         # Neighbours on other pages would make the hit's page wrong: keep the same page only.
-        same_page = [c for c in around if c.metadata.get("page") == row.metadata.get("page")]
+        same_page = [
+            c
+            for c in around
+            if c.metadata.get("page") == row.metadata.get("page")
+            and c.metadata.get("kind") != TABLE
+        ]
         hit.text = "\n".join(chunk.text for chunk in same_page) or hit.text
         hit.extra["expanded_positions"] = [chunk.position for chunk in same_page]
 
@@ -117,4 +124,6 @@ def to_hit(row: StoredChunk, score: float) -> Hit:
         position=int(metadata.get("position", row.position)),
         heading=metadata.get("heading"),
         chunk_id=row.uid,
+        kind=str(metadata.get("kind", TEXT)),
+        table=metadata.get("table"),
     )

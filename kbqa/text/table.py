@@ -1,0 +1,62 @@
+"""Tables as Markdown: the one form every loader's tables take, and every chunk of one.
+
+A table is a list of rows of cell texts, the header row first. Loaders clean each cell
+(`clean_cell`: one line, bounded length) and keep the rows; the splitter renders chunks with
+`markdown_header` + `markdown_row`, so each chunk is a valid Markdown table that repeats the header
+(the UI shows it as a table, the model reads it as one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+# A cell longer than this is cut (with "…"): a table row stays one chunk, and one cell of a
+# 10 MB CSV field must not make a chunk of 10 MB.
+MAX_CELL_CHARS = 1000
+# A table wider than this keeps its first columns only (a spreadsheet's 16,384 columns).
+MAX_COLUMNS = 64
+
+_SPACE = re.compile(r"\s+")
+
+
+def clean_cell(value: object) -> str:
+    """A cell's text on one line: whitespace collapsed, bounded length, "|" escaped."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > 4 * MAX_CELL_CHARS:  # collapse only what can be kept
+        text = text[: 4 * MAX_CELL_CHARS]
+    text = _SPACE.sub(" ", text).strip()
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1].rstrip() + "…"
+    return text.replace("|", "\\|")
+
+
+def normalise_rows(rows: Iterable[Sequence[object]]) -> list[tuple[str, ...]]:
+    """Cleaned rows of equal width, empty rows and empty trailing columns dropped."""
+    cleaned = [tuple(clean_cell(cell) for cell in row[:MAX_COLUMNS]) for row in rows]
+    cleaned = [row for row in cleaned if any(row)]
+    if not cleaned:
+        return []
+    width = max(
+        (max((i + 1 for i, cell in enumerate(row) if cell), default=0) for row in cleaned),
+        default=0,
+    )
+    return [tuple(row[:width]) + ("",) * (width - len(row[:width])) for row in cleaned]
+
+
+def markdown_row(row: Sequence[str]) -> str:
+    return "| " + " | ".join(row) + " |"
+
+
+def markdown_header(header: Sequence[str]) -> str:
+    """The header row and the separator under it."""
+    return markdown_row(header) + "\n" + markdown_row(["---"] * len(header))
+
+
+def markdown_table(rows: Sequence[Sequence[str]]) -> str:
+    if not rows:
+        return ""
+    header, *body = rows
+    return "\n".join([markdown_header(header), *(markdown_row(row) for row in body)])
