@@ -356,7 +356,8 @@ def test_html_visible_text_and_headings(tmp_path: Path) -> None:
     assert [(s.heading, s.text) for s in sections] == [
         ("手册", "首页 | 关于"),
         ("员工手册", "员工手册\n欢迎 加入我们。"),
-        ("员工手册 > 假期", "假期\n年假 十五天。\n类型 | 天数\n年假 | 15"),
+        ("员工手册 > 假期", "假期\n年假 十五天。"),
+        ("员工手册 > 假期", "| 类型 | 天数 |\n| --- | --- |\n| 年假 | 15 |"),
         ("员工手册 > 报销", "报销\n交通费\n餐费"),
     ]
 
@@ -392,9 +393,10 @@ def test_docx_headings_paragraphs_and_tables(tmp_path: Path) -> None:
     sections = loaders.load(path)
     assert [(s.heading, s.text) for s in sections] == [
         ("员工手册", "员工手册\n前言。"),
+        ("员工手册 > 第一章 假期", "第一章 假期\n年假规定如下。"),
         (
             "员工手册 > 第一章 假期",
-            "第一章 假期\n年假规定如下。\n类型 | 天数\n年假 | 15\n病假 | 10",
+            "| 类型 | 天数 |\n| --- | --- |\n| 年假 | 15 |\n| 病假 | 10 |",
         ),
         ("员工手册 > 第一章 假期 > 1.1 申请", "1.1 申请\n提前两周申请。"),
         ("员工手册 > 第二章 报销", "第二章 报销\n凭发票报销。"),

@@ -1,4 +1,8 @@
-"""Word (.docx): paragraphs and tables in document order, Heading styles tracked as "H1 > H2"."""
+"""Word (.docx): paragraphs and tables in document order, Heading styles tracked as "H1 > H2".
+
+A table of at least two rows and two columns is a table Section of its own ("Table N", the first
+row as its header); smaller ones, and tables nested in a cell, read as lines of " | "-joined cells.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from kbqa.errors import LoaderError
 from kbqa.loaders._limits import check_chars, inflated_error
 from kbqa.loaders._textutil import clean_text
 from kbqa.loaders.text import HEADING_SEPARATOR
-from kbqa.types import Section
+from kbqa.text.table import markdown_table, normalise_rows
+from kbqa.types import TABLE, Section
 
 # English built-in names and the Chinese names some templates use ("标题 1").
 _HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.I)
@@ -65,9 +70,26 @@ def load_docx(path: Path, limits: Any) -> list[Section]:
             sections.append(Section(text=content, heading=path_ or None))
         lines.clear()
 
+    tables = 0
     for block in document.iter_inner_content():
         if hasattr(block, "rows"):  # a Table
-            lines.extend(_table_lines(block))
+            caption, rows, nested = _table_rows(block)
+            if len(rows) < 2 or len(rows[0]) < 2:  # one row or column: lays the page out
+                lines.extend(_table_lines(block))
+                continue
+            flush()
+            tables += 1
+            text = markdown_table(rows)
+            chars += len(text)
+            check_chars(chars, limits)
+            heading = HEADING_SEPARATOR.join(part for part in stack if part) or None
+            sections.append(
+                Section(
+                    text, heading=heading, kind=TABLE, rows=tuple(rows), table=f"Table {tables}"
+                )
+            )
+            for inner in nested:
+                lines.extend(_table_lines(inner))
             continue
         text = _paragraph_text(block).strip()
         if not text:
@@ -151,6 +173,28 @@ def _outline_level(element: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return value + 1 if 0 <= value < 9 else None
+
+
+def _table_rows(table: Any) -> tuple[str, list[tuple[str, ...]], list[Any]]:
+    """The table's caption, its cleaned rows (a merged cell repeated in each column it spans, so
+    the columns stay aligned with the header), and the tables nested in its cells.
+
+    Leading rows of one cell merged across the whole width are a title, not the header: they
+    become the caption."""
+    rows: list[list[str]] = []
+    nested: list[Any] = []
+    for row in table.rows:
+        cells: list[str] = []
+        for cell in row.cells:
+            texts = (_paragraph_text(p).strip() for p in cell.paragraphs)
+            cells.append(" ".join(text for text in texts if text))
+            nested.extend(t for t in cell.tables if all(t._tbl is not n._tbl for n in nested))
+        rows.append(cells)
+    cleaned = normalise_rows(rows)
+    titles: list[str] = []
+    while len(cleaned) > 1 and len(cleaned[0]) > 1 and len(set(cleaned[0])) == 1:
+        titles.append(cleaned.pop(0)[0])
+    return " ".join(titles), cleaned, nested
 
 
 def _table_lines(table: Any) -> list[str]:

@@ -1,4 +1,9 @@
-"""HTML (.html, .htm): visible text only, split at h1-h6 like Markdown ("H1 > H2" paths)."""
+"""HTML (.html, .htm): visible text only, split at h1-h6 like Markdown ("H1 > H2" paths).
+
+A data table (at least two rows and two columns, holding no other table) becomes a table
+Section of its own, the first row as the header, labelled "Table N" (with its caption). Layout
+tables (one column or row, or tables around tables) read as text, cells joined by " | ".
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from kbqa.errors import LoaderError
 from kbqa.loaders._limits import chars_error, check_chars
 from kbqa.loaders._textutil import clean_text, decode_bytes
 from kbqa.loaders.text import HEADING_SEPARATOR
-from kbqa.types import Section
+from kbqa.text.table import markdown_table, normalise_rows
+from kbqa.types import TABLE, Section
 
 # Never shown to a reader.
 _SKIP = frozenset(
@@ -63,6 +69,7 @@ _BLOCK = frozenset(
     ]
 )
 _CELL = frozenset({"td", "th"})
+_TABLE_PARTS = frozenset({"table", "tr", "td", "th", "caption"})
 _HEADING = {f"h{level}": level for level in range(1, 7)}
 _SPACES = re.compile(r"\s+")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -111,11 +118,52 @@ def load_html(path: Path, limits: Any) -> list[Section]:
     page_title = collector.title or ""
     sections = [
         Section(text=content, heading=heading or page_title or None)
-        for content, heading in collector.sections
+        if rows is None
+        else Section(
+            text=content,
+            heading=heading or page_title or None,
+            kind=TABLE,
+            rows=rows,
+            table=label,
+        )
+        for content, heading, rows, label in collector.sections
     ]
     if not sections:
         raise LoaderError("no text found (only markup or scripts)")
     return sections
+
+
+class _Table:
+    """A <table> being read: its rows of cells, or plain text once it proves a layout table."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[str]] = []
+        self.row: list[str] | None = None
+        self.cell: list[str] | None = None
+        self.caption: list[str] | None = None  # while the <caption> is read
+        self.caption_text = ""
+        self.layout = False
+
+    def end_cell(self) -> None:
+        if self.cell is not None:
+            if self.row is None:
+                self.row = []
+            self.row.append("".join(self.cell))
+            self.cell = None
+
+    def end_row(self) -> None:
+        self.end_cell()
+        if self.row is not None:
+            self.rows.append(self.row)
+            self.row = None
+
+    def as_text(self) -> str:
+        self.end_row()
+        return "\n".join(" | ".join(c.strip() for c in row) for row in self.rows) + "\n"
+
+
+# (text, heading path ("" for the page title), a table's rows or None, a table's label)
+_Found = tuple[str, str, tuple[tuple[str, ...], ...] | None, str | None]
 
 
 class _Collector:
@@ -123,7 +171,7 @@ class _Collector:
 
     def __init__(self, limits: Any) -> None:
         self.limits = limits
-        self.sections: list[tuple[str, str]] = []  # (text, heading path; "" for the page title)
+        self.sections: list[_Found] = []
         self.title: str | None = None  # the first <title>'s text
         self.failure: LoaderError | None = None
         self._stack: list[str] = []  # heading path
@@ -138,6 +186,8 @@ class _Collector:
         self._heading_level = 0
         self._heading_parts: list[str] = []
         self._in_pre = 0
+        self._tables: list[_Table] = []  # the open <table>s, innermost last
+        self._table_count = 0
 
     # -- events ------------------------------------------------------------------------------
 
@@ -154,16 +204,18 @@ class _Collector:
             self._skip_at = depth
             return
         if name == "br":
-            self._parts.append("\n")
+            self._emit("\n")
             return
-        if name in _HEADING:
+        if name in _TABLE_PARTS and self._table_start(name):
+            return
+        if name in _HEADING and not self._in_data_table():
             self._end_heading()
             self._flush()
             self._heading_at, self._heading_level = depth, _HEADING[name]
         if name == "pre":
             self._in_pre += 1
         if name in _BLOCK:
-            self._parts.append("\n")
+            self._emit("\n")
 
     def end(self, tag: Any) -> None:
         self._text_node()
@@ -184,10 +236,12 @@ class _Collector:
             self._in_pre -= 1
         if depth == self._heading_at:
             self._end_heading()
+        if name in _TABLE_PARTS and self._table_end(name):
+            return
         if name in _BLOCK:
-            self._parts.append("\n")
+            self._emit("\n")
         elif name in _CELL:
-            self._parts.append(" | ")
+            self._emit(" | ")
 
     def data(self, text: str) -> None:
         self._node.append(text)
@@ -217,13 +271,86 @@ class _Collector:
             self._title_parts.append(text)
         if self._skip_at:
             return
-        self._parts.append(text if self._in_pre else _SPACES.sub(" ", text))
+        self._emit(text if self._in_pre else _SPACES.sub(" ", text))
         self._chars += len(text)
         if self._chars > self.limits.max_chars and self.failure is None:
             self.failure = chars_error(self.limits)
             raise self.failure
         if self._heading_at:
             self._heading_parts.append(text)
+
+    def _emit(self, text: str) -> None:
+        """Text to the open data table's cell (or caption), else to the running text."""
+        table = self._tables[-1] if self._tables else None
+        if table is None or table.layout:
+            self._parts.append(text)
+        elif table.cell is not None:
+            table.cell.append(" " if text == "\n" else text)
+        elif table.caption is not None:
+            table.caption.append(text)
+        # else: whitespace between a data table's rows and cells
+
+    def _in_data_table(self) -> bool:
+        return bool(self._tables) and not self._tables[-1].layout
+
+    def _table_start(self, name: str) -> bool:
+        """Handle a table element's start; True when it needs nothing more."""
+        if name == "table":
+            if self._tables and not self._tables[-1].layout:
+                # A table around a table lays the page out: what it read so far is text.
+                outer = self._tables[-1]
+                outer.layout = True
+                self._parts.append(outer.as_text())
+            self._flush()  # the text before a table is a section of its own
+            self._tables.append(_Table())
+            return True
+        if not self._in_data_table():
+            return False
+        table = self._tables[-1]
+        if name == "tr":
+            table.end_row()
+            table.row = []
+        elif name in _CELL:
+            table.end_cell()
+            table.cell = []
+        elif name == "caption":
+            table.caption = []
+        return True
+
+    def _table_end(self, name: str) -> bool:
+        """Handle a table element's end; True when it needs nothing more."""
+        if name == "table" and self._tables:
+            table = self._tables.pop()
+            if not table.layout:
+                self._end_table(table)
+            else:
+                self._parts.append("\n")
+            return True
+        if not self._in_data_table():
+            return False
+        table = self._tables[-1]
+        if name == "tr":
+            table.end_row()
+        elif name in _CELL:
+            table.end_cell()
+        elif name == "caption" and table.caption is not None:
+            table.caption_text = _SPACES.sub(" ", "".join(table.caption)).strip()
+            table.caption = None
+        return True
+
+    def _end_table(self, table: _Table) -> None:
+        table.end_row()
+        rows = normalise_rows(table.rows)
+        if len(rows) < 2 or len(rows[0]) < 2:  # one row or one column: a layout table
+            self._parts.append("\n".join(" | ".join(c for c in row if c) for row in rows))
+            self._parts.append("\n")
+            return
+        self._flush()
+        self._table_count += 1
+        caption = table.caption_text
+        label = f"Table {self._table_count}" + (f": {caption[:80]}" if caption else "")
+        heading = HEADING_SEPARATOR.join(part for part in self._stack if part)
+        self.sections.append((markdown_table(rows), heading, tuple(rows), label))
 
     def _end_heading(self) -> None:
         if not self._heading_at:
@@ -238,9 +365,12 @@ class _Collector:
 
     def _flush(self) -> None:
         # Block elements end lines; blank lines between them carry no meaning in HTML.
-        lines = (line.strip().removesuffix(" |") for line in "".join(self._parts).split("\n"))
+        lines = (
+            line.strip().removesuffix(" |").removeprefix("| ")
+            for line in "".join(self._parts).split("\n")
+        )
         content = clean_text("\n".join(line for line in lines if line))
         if content.strip():
             heading = HEADING_SEPARATOR.join(part for part in self._stack if part)
-            self.sections.append((content, heading))
+            self.sections.append((content, heading, None, None))
         self._parts.clear()
