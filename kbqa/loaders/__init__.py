@@ -4,12 +4,19 @@
 Sections. Errors are `LoaderError`s whose message is the reason only (the caller adds the path):
 "unsupported file type '.xyz' (...)", "empty file", "binary file, not text",
 "encrypted PDF (password required)", "no extractable text (scanned? needs OCR)",
-"corrupt or truncated PDF (...)", ...
+"corrupt or truncated PDF (...)", "encrypted spreadsheet (password required)", ...
 
 Section.heading is the path of headings above the text, joined by " > " ("第一章 > 1.1 范围"):
 PDF outline entries (the nearest bookmark at or before the page), Markdown # and setext
 headings, HTML h1-h6 (the <title> for text before the first heading), Word's Title and
-Heading N styles. Section.page is the 1-based physical page for PDFs, None otherwise.
+Heading N styles. Section.page is the 1-based physical page for PDFs (the slide for .pptx),
+None otherwise.
+
+Tables: an .xlsx gives one table Section per worksheet (heading and label: the sheet's name;
+formulas by their cached values), a .csv/.tsv one (heading: the file's stem, label: its name),
+each with its first non-empty row as the header. A .pptx gives one Section per slide (page: the
+slide's number, heading: its title; the speaker notes after "Notes:"), and one table Section per
+table on a slide.
 
 Per-file limits (`limits`, an `IngestSettings`; its defaults when not given) bound what one file
 may cost: characters, PDF pages and inflated bytes are checked by the loaders themselves; with a
@@ -30,7 +37,10 @@ from kbqa.loaders._limits import memory_message
 from kbqa.loaders.docx import load_docx
 from kbqa.loaders.html import load_html
 from kbqa.loaders.pdf import load_pdf
+from kbqa.loaders.pptx import load_pptx
+from kbqa.loaders.tabular import load_csv, load_tsv
 from kbqa.loaders.text import load_md, load_txt
+from kbqa.loaders.xlsx import load_xlsx
 from kbqa.types import Section
 
 if TYPE_CHECKING:
@@ -46,6 +56,10 @@ LOADERS: dict[str, Loader] = {
     ".html": load_html,
     ".htm": load_html,
     ".docx": load_docx,
+    ".xlsx": load_xlsx,
+    ".csv": load_csv,
+    ".tsv": load_tsv,
+    ".pptx": load_pptx,
 }
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
