@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import LoaderError
-from kbqa.loaders._limits import check_chars, inflated_error
+from kbqa.loaders._limits import check_chars
+from kbqa.loaders._ooxml import check_inflated
 from kbqa.loaders._textutil import clean_text
 from kbqa.loaders.text import HEADING_SEPARATOR
 from kbqa.text.table import markdown_table, normalise_rows
@@ -40,7 +41,7 @@ def load_docx(path: Path, limits: Any) -> list[Section]:
         )
     if not zipfile.is_zipfile(path):
         raise LoaderError("corrupt .docx (not a ZIP package)")
-    _check_inflated(path, limits)
+    check_inflated(path, limits, ".docx")
 
     import docx
     from docx.opc.exceptions import PackageNotFoundError
@@ -107,21 +108,6 @@ def load_docx(path: Path, limits: Any) -> list[Section]:
     if not sections:
         raise LoaderError("no text found")
     return sections
-
-
-def _check_inflated(path: Path, limits: Any) -> None:
-    """Refuse a package whose members would inflate past max_inflated_mb, before parsing it.
-
-    The sizes are the ones the ZIP directory declares; zipfile never inflates a member past its
-    declared size (it stops there and fails the CRC), so a lying directory gains nothing.
-    """
-    try:
-        with zipfile.ZipFile(path) as package:
-            inflated = sum(info.file_size for info in package.infolist())
-    except (zipfile.BadZipFile, ValueError) as exc:
-        raise LoaderError(f"corrupt .docx ({exc})"[:200]) from None
-    if inflated > limits.max_inflated_mb * 2**20:
-        raise inflated_error(limits, "its ZIP members")
 
 
 def _run_text(run: Any) -> str:
