@@ -1,5 +1,8 @@
 """PDF: one Section per physical page, headings from the outline (bookmarks).
 
+A page holding a table (kbqa/loaders/pdf_tables.py) gives its text above, the table (a table
+Section), and its text below, all with the page's number.
+
 pypdfium2 is the primary engine: it decodes CID fonts that lack a ToUnicode map (common in
 Chinese PDFs, where pypdf returns mojibake) and reads 500+ pages/s. pypdf is only a fallback for
 files pdfium refuses to open but pypdf can repair.
@@ -19,8 +22,10 @@ from typing import Any
 from kbqa.errors import LoaderError
 from kbqa.loaders._limits import chars_error, inflated_error, pages_error
 from kbqa.loaders._textutil import clean_text, looks_like_text
+from kbqa.loaders.pdf_tables import PagePart, page_parts
 from kbqa.text.cjk import display_width, is_cjk
-from kbqa.types import Section
+from kbqa.text.table import markdown_table
+from kbqa.types import TABLE, Section
 
 # PDFium is not thread-safe: every call into it, across all documents, must be serialised.
 PDFIUM_LOCK = threading.Lock()
@@ -53,12 +58,13 @@ def load_pdf(path: Path, limits: Any) -> list[Section]:
     if inflated_size(data, limits.max_inflated_mb << 20) > limits.max_inflated_mb << 20:
         raise inflated_error(limits, "its streams")
     leaves = _repeated_page_tree(data, limits)
+    tables: dict[int, list[PagePart]] = {}
     if leaves is not None:
         # PDFium would return a page listed twice, or met again round a cycle, once per visit.
         pages, toc = _read_leaves_with_pypdf(leaves, limits), []
     else:
         try:
-            pages, toc, unmapped = _read_with_pdfium(data, limits)
+            pages, toc, unmapped, tables = _read_with_pdfium(data, limits)
             garbled = [index for index, share in enumerate(unmapped) if share > _MAX_UNMAPPED]
             if garbled:
                 pages, garbled = _repair_unmapped(data, pages, garbled, limits)
@@ -66,16 +72,40 @@ def load_pdf(path: Path, limits: Any) -> list[Section]:
             pages, toc = _read_with_pypdf(data, exc.detail, limits)
     for index in garbled:
         pages[index] = ""  # glyph numbers, not text: indexing them would only add noise
+        tables.pop(index, None)
     headings = _page_headings(toc, len(pages))
-    sections = [
-        Section(text=text, page=number, heading=headings[number - 1])
-        for number, text in enumerate(pages, start=1)
-        if text.strip()
-    ]
+    sections = _sections(pages, headings, tables)
     if not sections:
         if garbled:
             raise LoaderError(NO_UNICODE)
         raise LoaderError(NO_TEXT)
+    return sections
+
+
+def _sections(
+    pages: list[str], headings: list[str | None], tables: dict[int, list[PagePart]]
+) -> list[Section]:
+    """A Section per page with text; a page with tables gives its text and tables in order."""
+    sections: list[Section] = []
+    count = 0
+    for index, text in enumerate(pages):
+        page, heading = index + 1, headings[index]
+        for part in tables.get(index) or [PagePart(text)]:
+            if not part.rows:
+                if part.text.strip():
+                    sections.append(Section(text=part.text, page=page, heading=heading))
+                continue
+            count += 1
+            sections.append(
+                Section(
+                    text=markdown_table(part.rows),
+                    page=page,
+                    heading=heading,
+                    kind=TABLE,
+                    rows=part.rows,
+                    table=part.caption or f"Table {count}",
+                )
+            )
     return sections
 
 
@@ -89,7 +119,7 @@ def _repair_unmapped(
     if repaired is None:
         return pages, garbled
     try:
-        new_pages, _, unmapped = _read_with_pdfium(repaired, limits)
+        new_pages, _, unmapped, _ = _read_with_pdfium(repaired, limits)
     except (_PdfiumOpenError, LoaderError):
         return pages, garbled
     if len(new_pages) != len(pages):
@@ -113,8 +143,11 @@ class _PdfiumOpenError(Exception):
 _Toc = list[tuple[int, int, str]]
 
 
-def _read_with_pdfium(data: bytes, limits: Any) -> tuple[list[str], _Toc, list[float]]:
-    """Pages' text, the outline, and per page the share of characters PDFium could not map."""
+def _read_with_pdfium(
+    data: bytes, limits: Any
+) -> tuple[list[str], _Toc, list[float], dict[int, list[PagePart]]]:
+    """Pages' text, the outline, per page the share of characters PDFium could not map, and the
+    pages that hold tables as their parts (text and tables in reading order)."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -133,6 +166,7 @@ def _read_with_pdfium(data: bytes, limits: Any) -> tuple[list[str], _Toc, list[f
                 raise pages_error(len(doc), limits)
             pages: list[str] = []
             unmapped: list[float] = []
+            tables: dict[int, list[PagePart]] = {}
             chars = 0
             for index in range(len(doc)):
                 share = 0.0
@@ -148,6 +182,9 @@ def _read_with_pdfium(data: bytes, limits: Any) -> tuple[list[str], _Toc, list[f
                             pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1 for i in sample
                         )
                         share = errors / len(sample)
+                        parts = page_parts(page, textpage, normalize_pdf_text)
+                        if parts is not None:
+                            tables[index] = parts
                     textpage.close()
                     page.close()
                 except pdfium.PdfiumError:
@@ -160,7 +197,7 @@ def _read_with_pdfium(data: bytes, limits: Any) -> tuple[list[str], _Toc, list[f
             toc = _pdfium_toc(doc)
         finally:
             doc.close()
-    return pages, toc, unmapped
+    return pages, toc, unmapped, tables
 
 
 def _pdfium_toc(doc: object) -> _Toc:
