@@ -97,6 +97,17 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
+def _lines(text: str):
+    """The lines of `text`, line ends kept, one at a time: csv.reader over io.StringIO would hold
+    a second copy of the whole text at 4 bytes a character."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
 def _load_delimited(path: Path, limits: Any, delimiter: str | None) -> list[Section]:
     check_chars(path.stat().st_size // 4, limits)  # no encoding takes more than 4 bytes a char
     text = decode_bytes(path.read_bytes())
@@ -106,7 +117,7 @@ def _load_delimited(path: Path, limits: Any, delimiter: str | None) -> list[Sect
         delimiter = _sniff_delimiter(text)
     collector = RowCollector(limits)
     try:
-        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+        for row in csv.reader(_lines(text), delimiter=delimiter):
             collector.add(row)
     except csv.Error as exc:
         raise LoaderError(f"malformed {path.suffix.lower()} ({exc})"[:200]) from None
