@@ -1,4 +1,5 @@
-"""Bounded fuzzing of every loader (issue 11): mutated PDFs, Word files, HTML, Markdown and text.
+"""Bounded fuzzing of every loader (issue 11): mutated PDFs, Word files, HTML, Markdown and text;
+spreadsheets, CSV and slides (issue 9).
 
 Each example is a real file on disk, made by mutating a valid seed document (bytes flipped,
 cut, repeated or spliced in; for .docx also the XML inside a well-formed zip) or generated from
@@ -51,12 +52,43 @@ def _seeds() -> dict[str, bytes]:
         root / "seed.html", f"<h1>总则</h1><p>{TEXT}</p><pre>  a   b  </pre>", title="手册"
     )
     return {
+        ".xlsx": _seed_xlsx(root / "seed.xlsx"),
+        ".pptx": _seed_pptx(root / "seed.pptx"),
+        ".csv": '城市,标准\n北京,600\n"a,b","c\nd"\n'.encode("gb18030"),
         ".pdf": pdf.read_bytes(),
         ".docx": docx.read_bytes(),
         ".html": html.read_bytes(),
         ".md": f"# 第一章\n\n{TEXT}\n## 1.1 范围\n\n- 一\n- two\n".encode(),
         ".txt": TEXT.encode("utf-8"),
     }
+
+
+def _seed_xlsx(path: Path) -> bytes:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "参数"
+    for row in (["选项", "默认"], ["-q", "off"], [1.5, True]):
+        book.active.append(row)
+    book.save(path)
+    return path.read_bytes()
+
+
+def _seed_pptx(path: Path) -> bytes:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "第一章 总则"
+    slide.placeholders[1].text_frame.text = TEXT
+    slide.notes_slide.notes_text_frame.text = "备注 notes"
+    table = slide.shapes.add_table(2, 2, Inches(1), Inches(4), Inches(4), Inches(1)).table
+    for i, row in enumerate([["选项", "默认"], ["-q", "off"]]):
+        for j, value in enumerate(row):
+            table.cell(i, j).text = value
+    deck.save(path)
+    return path.read_bytes()
 
 
 SEEDS = _seeds()
