@@ -10,6 +10,7 @@ in the one `Service`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kbqa.service.errors import error_info
 from kbqa.service.uploads import sanitize_filename
+from kbqa.types import OCR, TABLE
 from kbqa.ui.i18n import TEXT, t
 
 if TYPE_CHECKING:
@@ -118,7 +120,29 @@ def model_status(service: Service, session: Session) -> str:
 
 def citation_label(citation: Citation, lang: str) -> str:
     where = f" · {t(lang, 'page_short', page=citation.page)}" if citation.page else ""
-    return f"[{citation.number}] {citation.source}{where}"
+    return f"[{citation.number}] {citation.source}{where}{_kind_note(citation, lang)}"
+
+
+def _kind_note(citation: Citation, lang: str) -> str:
+    """· Table 2, or · OCR text: what kind of passage a citation is."""
+    if citation.kind == TABLE:
+        return f" · {t(lang, 'table_label', table=citation.table or '')}"
+    if citation.kind == OCR:
+        return f" · {t(lang, 'ocr_label')}"
+    return ""
+
+
+def _table_md(text: str) -> str:
+    """A table passage (Markdown rows) shown as a table, every cell escaped like other text."""
+    lines = []
+    for line in text.splitlines():
+        cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+        if cells and all(set(cell.strip()) <= {"-"} and cell.strip() for cell in cells):
+            lines.append("|" + "|".join(" --- " for _ in cells) + "|")
+        elif cells:
+            escaped = (_md_escape(cell.strip().replace("\\|", "|")) for cell in cells)
+            lines.append("| " + " | ".join(escaped) + " |")
+    return "\n".join(lines)
 
 
 def format_answer(answer: Answer, lang: str) -> str:
@@ -156,8 +180,12 @@ def open_citation(service: Service, session: Session, number: int) -> CitationVi
     header = f"**{_md_escape(citation.source)}**"
     if citation.page:
         header += f" · {t(lang, 'page_short', page=citation.page)}"
+    header += _kind_note(citation, lang)
     header += f" · {t(lang, 'score', score=citation.score)}"
-    quoted = "\n".join(f"> {_md_escape(line)}" for line in citation.text.splitlines() if line)
+    if citation.kind == TABLE:
+        quoted = _table_md(citation.text)
+    else:
+        quoted = "\n".join(f"> {_md_escape(line)}" for line in citation.text.splitlines() if line)
     passage_md = f"{header}\n\n{quoted}"
     if citation.quote:
         # The reply quotes one passage of the chunk: that is what is shown first and marked.
@@ -254,7 +282,14 @@ def search_rows(
 ) -> list[list[Any]]:
     hits = service.search(query, kb=session.kb_name, settings=session.settings, mode=mode)
     return [
-        [rank, round(float(hit.score), 3), _relevance(hit), hit.source, hit.page or "", hit.text]
+        [
+            rank,
+            round(float(hit.score), 3),
+            _relevance(hit),
+            hit.source + _kind_note(hit, session.lang),
+            hit.page or "",
+            hit.text,
+        ]
         for rank, hit in enumerate(hits, start=1)
     ]
 

@@ -30,6 +30,8 @@ def make_citations(hits: Iterable[Hit]) -> list[Citation]:
             text=hit.text,
             score=float(hit.score),
             path=hit.path,
+            kind=hit.kind,
+            table=hit.table,
         )
         for i, hit in enumerate(hits, start=1)
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kbqa.types import Hit
+from kbqa.types import OCR, TABLE, TEXT, Hit
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,19 @@ class Citation:
     # where it lies in `text` (character offsets; None when not located): what the UI marks.
     quote: str = ""
     span: tuple[int, int] | None = None
+    kind: str = TEXT  # "text", "table" (rows under their header, as Markdown) or "ocr"
+    table: str | None = None  # a table passage's table: "Table 2", a sheet's name
 
     def label(self) -> str:
-        """`[1] guide.pdf, p. 3` (no page for formats without pages)."""
+        """`[1] guide.pdf, p. 3` (no page for formats without pages), with the table it is from
+        (`, Table 2`) or `(OCR)` for text read from a scanned page or an image."""
         page = f", p. {self.page}" if self.page is not None else ""
-        return f"[{self.number}] {self.path or self.source}{page}"
+        return f"[{self.number}] {self.path or self.source}{page}{self.where()}"
+
+    def where(self) -> str:
+        if self.kind == TABLE and self.table:
+            return f", {self.table}"
+        return " (OCR)" if self.kind == OCR else ""
 
 
 @dataclass
@@ -66,7 +74,14 @@ class Answer:
             "refused": self.refused,
             "language": self.language,
             "citations": [
-                {"number": c.number, "source": c.source, "page": c.page, "score": round(c.score, 4)}
+                {
+                    "number": c.number,
+                    "source": c.source,
+                    "page": c.page,
+                    "score": round(c.score, 4),
+                    "kind": c.kind,
+                    "table": c.table,
+                }
                 for c in self.citations
             ],
             "cited": self.cited,
