@@ -421,3 +421,20 @@ def test_sections_round_trip_through_the_reader_process_form(tmp_path: Path) -> 
     path = _write_xlsx(tmp_path / "t.xlsx", {"S": [["a", "b"], ["1", "2"]]})
     (section,) = loaders.load(path)
     assert Section.from_json(section.to_json()) == section
+
+
+def test_an_encrypted_upload_reaches_the_loader_that_says_why(tmp_path: Path) -> None:
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    from kbqa.service.uploads import accept_uploads, allowed_extensions
+
+    plain = _write_xlsx(tmp_path / "plain.xlsx", {"S": [["a", "b"], ["1", "2"]]})
+    locked = tmp_path / "locked.xlsx"
+    with plain.open("rb") as source, locked.open("wb") as out:
+        OOXMLFile(source).encrypt("secret", out)
+    assert {".xlsx", ".csv", ".tsv", ".pptx"} <= allowed_extensions()
+    batch = accept_uploads(
+        [locked, plain], tmp_path / "uploads", allowed=allowed_extensions(), max_bytes=1 << 20
+    )
+    assert not batch.rejected  # not "content is not a .xlsx file"
+    assert _error(batch.accepted[0]) == "encrypted spreadsheet (password required)"

@@ -34,11 +34,14 @@ _WINDOWS_RESERVED = {
 # What a file of each kind must start with. A mismatch means a renamed file (an .exe called
 # .pdf), which the loaders would reject later with a less helpful message, or worse, not at all.
 _ZIP_MAGIC = (b"PK\x03\x04",)
+# An Office file is a ZIP package; a password-protected one is an OLE container: accepted, so
+# the loader can say it is encrypted instead of "content is not a .xlsx file".
+_OFFICE_MAGIC = (*_ZIP_MAGIC, b"\xd0\xcf\x11\xe0")
 _MAGIC: dict[str, tuple[bytes, ...]] = {
     ".pdf": (b"%PDF-",),
-    ".docx": _ZIP_MAGIC,
-    ".xlsx": _ZIP_MAGIC,
-    ".pptx": _ZIP_MAGIC,
+    ".docx": _OFFICE_MAGIC,
+    ".xlsx": _OFFICE_MAGIC,
+    ".pptx": _OFFICE_MAGIC,
     ".epub": _ZIP_MAGIC,
 }
 # Plain-text formats: anything without NUL bytes (UTF-16 text has them, but starts with a BOM).
