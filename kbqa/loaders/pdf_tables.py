@@ -70,7 +70,7 @@ class PagePart:
 def page_parts(page: Any, textpage: Any, normalize: Any) -> list[PagePart] | None:
     """The page as text and tables in reading order; None when it holds no table."""
     lines = _lines(textpage)
-    tables = _tables(lines, textpage)
+    tables = _tables(lines, textpage, lambda: _rules(page))
     if not tables:
         return None
     _, _, width, height = page.get_bbox()
@@ -140,7 +140,25 @@ def _merge_close(cells: list[_Cell], height: float) -> list[_Cell]:
 # -- tables --------------------------------------------------------------------------------------
 
 
-def _tables(lines: list[_Line], textpage: Any) -> list[PageTable]:
+def _rules(page: Any) -> list[float]:
+    """Heights of the horizontal rules drawn on the page (lines, and the edges of boxes: cell
+    borders and row shading), top first."""
+    import pypdfium2.raw as pdfium_c
+
+    heights: list[float] = []
+    for drawn in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=3):
+        left, bottom, right, top = drawn.get_bounds()
+        if right - left < 8:
+            continue
+        heights.extend([(top + bottom) / 2] if top - bottom <= 2 else [top, bottom])
+    rules: list[float] = []
+    for height in sorted(heights, reverse=True):
+        if not rules or rules[-1] - height > 1.5:
+            rules.append(height)
+    return rules
+
+
+def _tables(lines: list[_Line], textpage: Any, rules: Any) -> list[PageTable]:
     tables: list[PageTable] = []
     index = 0
     while index < len(lines):
@@ -148,7 +166,7 @@ def _tables(lines: list[_Line], textpage: Any) -> list[PageTable]:
             index += 1
             continue
         end = _run_end(lines, index)
-        table = _table(lines[index:end], textpage)
+        table = _table(lines[index:end], textpage, rules)
         if table is None:
             index = end  # no table starts inside a run that is none (and this keeps it linear)
             continue
@@ -174,7 +192,7 @@ def _run_end(lines: list[_Line], start: int) -> int:
     return end
 
 
-def _table(run: list[_Line], textpage: Any) -> PageTable | None:
+def _table(run: list[_Line], textpage: Any, rules: Any) -> PageTable | None:
     multi = [line for line in run if len(line.cells) >= 2]
     if len(multi) < MIN_ROWS:
         return None
@@ -191,16 +209,26 @@ def _table(run: list[_Line], textpage: Any) -> PageTable | None:
         return None
     # Rows as cells per column, judged on the boxes; a line with nothing in the first column
     # continues the row above (a wrapped cell).
+    # A ruled table's rows lie between its rules (a wrapped cell may be centred, its first line
+    # above the row's other cells); without rules, a line with nothing in the first column
+    # continues the row above.
+    pitch = median(line.height for line in run)
+    inside = [y for y in rules() if run[-1].bottom - pitch < y < run[0].top + pitch]
     grid: list[list[list[_Cell]]] = []
+    band = None
     for line in run:
         placed: list[list[_Cell]] = [[] for _ in columns]
         for cell in line.cells:
             placed[_column_of(cell, columns)].append(cell)
-        if grid and not placed[0]:
+        middle = (line.top + line.bottom) / 2
+        line_band = sum(1 for y in inside if y > middle) if len(inside) >= 2 else None
+        joins = line_band == band if line_band is not None else not placed[0]
+        if grid and joins:
             for column, cells in enumerate(placed):
                 grid[-1][column].extend(cells)
         else:
             grid.append(placed)
+        band = line_band
     if len(grid) < MIN_ROWS or sum(1 for row in grid if sum(map(bool, row)) >= 2) < MIN_ROWS:
         return None
     # Text is read row by row (a read per cell is slow): a few rows tell a table of contents or
