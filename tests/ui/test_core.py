@@ -105,6 +105,28 @@ def test_answer_lists_the_sources_it_cites() -> None:
     assert format_answer(answer, "zh").endswith("**出处**\n- \\[2\\] a\\_b\\*.pdf · 第 4 页")
 
 
+def test_table_and_ocr_passages_say_what_they_are(kbqa_home: Path) -> None:
+    settings = Settings.load()
+    service, session = Service(settings), new_session(settings)
+    text = "| Item | Limit |\n| --- | --- |\n| *file* \\| size | 50 MB |"
+    table = Citation(1, "limits.xlsx", None, text, 0.7, kind="table", table="Sheet1")
+    scan = Citation(2, "scan.pdf", 3, "扫描的文字", 0.6, kind="ocr")
+    session.citations = [table, scan]
+    view = open_citation(service, session, 1)
+    assert view is not None
+    # Shown as a table (not quoted lines), its cells escaped like any passage.
+    assert view.passage_md.endswith(
+        "\n\n| Item | Limit |\n| --- | --- |\n| \\*file\\* \\| size | 50 MB |"
+    )
+    assert "**limits.xlsx** · Sheet1 · similarity 0.70" in view.passage_md
+    answer = Answer("q", "q", "See [1] [2].", citations=[table, scan], cited=[1, 2])
+    assert format_answer(answer, "en").endswith(
+        "- \\[1\\] limits.xlsx · Sheet1\n- \\[2\\] scan.pdf · p. 3 · OCR text"
+    )
+    assert format_answer(answer, "zh").endswith("· 第 3 页 · OCR 识别文本")
+    assert table.label() == "[1] limits.xlsx, Sheet1" and scan.label() == "[2] scan.pdf, p. 3 (OCR)"
+
+
 def test_files_the_loaders_refuse_get_their_reason_and_are_not_kept(
     kbqa_home: Path, tmp_path: Path
 ) -> None:
