@@ -438,3 +438,14 @@ def test_an_encrypted_upload_reaches_the_loader_that_says_why(tmp_path: Path) ->
     )
     assert not batch.rejected  # not "content is not a .xlsx file"
     assert _error(batch.accepted[0]) == "encrypted spreadsheet (password required)"
+
+
+def test_running_out_of_memory_in_a_sheet_is_not_called_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exhausted(sheet, collector) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr("kbqa.loaders.xlsx._read_sheet", exhausted)
+    path = _write_xlsx(tmp_path / "t.xlsx", {"S": [["a", "b"]]})
+    assert _error(path) == "needs more than 2048 MB to read (ingest.max_memory_mb)"

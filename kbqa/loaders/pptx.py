@@ -48,6 +48,8 @@ def load_pptx(path: Path, limits: Any) -> list[Section]:
         slides = list(deck.slides)
     except (PackageNotFoundError, KeyError, zipfile.BadZipFile, ValueError) as exc:
         raise LoaderError(f"corrupt .pptx ({type(exc).__name__}: {exc})"[:200]) from None
+    except (MemoryError, RecursionError):  # loaders.load names these
+        raise
     except Exception as exc:  # lxml XMLSyntaxError and friends from a damaged part
         raise LoaderError(f"corrupt .pptx ({type(exc).__name__})"[:200]) from None
 
@@ -81,7 +83,7 @@ def load_pptx(path: Path, limits: Any) -> list[Section]:
                 notes = _frame_text(frame) if frame is not None else ""
                 if notes:
                     lines.append(f"{NOTES_LABEL} {notes}")
-        except LoaderError:
+        except (LoaderError, MemoryError, RecursionError):
             raise
         except Exception as exc:  # a damaged slide part
             raise LoaderError(f"corrupt .pptx (slide {number}: {type(exc).__name__})") from None

@@ -59,10 +59,10 @@ def _cell_text(value: object) -> object:
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    if isinstance(value, dt.datetime) and value.time() == dt.time():
-        return value.date().isoformat()
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
     return value
 
 
@@ -73,6 +73,8 @@ def load_xlsx(path: Path, limits: Any) -> list[Section]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (KeyError, zipfile.BadZipFile, ValueError, TypeError) as exc:
         raise LoaderError(f"corrupt .xlsx ({type(exc).__name__}: {exc})"[:200]) from None
+    except (MemoryError, RecursionError):  # loaders.load names these
+        raise
     except Exception as exc:  # openpyxl's InvalidFileException, XML syntax errors, ...
         raise LoaderError(f"corrupt .xlsx ({type(exc).__name__})"[:200]) from None
     sections: list[Section] = []
@@ -81,7 +83,7 @@ def load_xlsx(path: Path, limits: Any) -> list[Section]:
         for sheet in book.worksheets:
             try:
                 _read_sheet(sheet, collector)
-            except LoaderError:
+            except (LoaderError, MemoryError, RecursionError):
                 raise
             except Exception as exc:  # a damaged sheet part
                 raise LoaderError(
