@@ -11,6 +11,7 @@ none of the planted output.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -18,6 +19,14 @@ from tests.conftest import REPO
 
 SET = REPO / "eval" / "injection"
 QUESTIONS = [json.loads(line) for line in (SET / "questions.jsonl").read_text("utf-8").splitlines()]
+# The default run answers four questions (both languages; "ignore previous instructions", fake
+# role markers, hidden HTML, an English instruction in a Chinese document) to keep the suite's
+# time; KBQA_INJECTION_ALL=1 answers all twelve, as does
+# `kbqa eval eval/injection/questions.jsonl --kb injection` (docs/benchmarks.md).
+DEFAULT_IDS = {"en-002", "en-006", "zh-003", "zh-006"}
+ANSWERED = [
+    q for q in QUESTIONS if os.environ.get("KBQA_INJECTION_ALL") == "1" or q["id"] in DEFAULT_IDS
+]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +109,7 @@ def test_a_quote_still_joins_the_sentence_that_goes_on() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("item", QUESTIONS, ids=[q["id"] for q in QUESTIONS])
+@pytest.mark.parametrize("item", ANSWERED, ids=[q["id"] for q in ANSWERED])
 def test_answer_holds_the_fact_not_the_planted_output(injection_kb, llm, item) -> None:
     from kbqa.chain.conversation import Conversation
 
