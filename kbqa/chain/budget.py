@@ -10,12 +10,13 @@ then chunks from the least relevant, then the last chunk's text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kbqa.chain.context import FOCUS_RATIO, ContextItem, focus, format_context, sentence_scores
 from kbqa.chain.prompts import Template
 from kbqa.llm.base import ChatBackend, Message
-from kbqa.types import Hit
+from kbqa.types import TABLE, Hit
 
 
 def is_small_model(llm: ChatBackend) -> bool:
@@ -74,6 +75,31 @@ def _history_within(llm: ChatBackend, history: list[Message], limit: int) -> lis
     return kept
 
 
+def _scoring_text(hit: Hit) -> str:
+    """What the query is matched against: a table's rows each on their own (a blank line ends a
+    sentence; rows have no punctuation of their own), without its header."""
+    if hit.kind != TABLE:
+        return hit.text
+    rows = hit.text.strip().split("\n")[2:]
+    return "\n\n".join(rows) or hit.text
+
+
+def _focus_table(
+    text: str, scored: list[tuple[str, float]], floor: float, fits: Callable[[str], bool]
+) -> str:
+    """A table chunk cut down to its matching rows, under its header (a row without the header
+    would leave the model guessing which value is which)."""
+    lines = text.split("\n")
+    header, body = "\n".join(lines[:2]), lines[2:]
+    rows = []
+    for line in body:
+        # A row's score is its best sentence's (a cell may hold several sentences).
+        score = max((s for sentence, s in scored if sentence.strip() in line), default=0.0)
+        rows.append((line, score))
+    kept = focus(rows, floor, lambda t: fits(f"{header}\n{t}"), join="\n")
+    return f"{header}\n{kept}" if kept else ""
+
+
 def build_prompt(
     llm: ChatBackend,
     template: Template,
@@ -87,7 +113,8 @@ def build_prompt(
 ) -> Prompt:
     """Messages for the model: history that fits, then the template filled with the context."""
     hits = hits[:max_chunks] if max_chunks else list(hits)
-    scored = sentence_scores(query, [h.text for h in hits], [h.heading for h in hits], subject)
+    texts = [_scoring_text(h) for h in hits]
+    scored = sentence_scores(query, texts, [h.heading for h in hits], subject)
     top = max((score for rows in scored for _, score in rows), default=0.0)
     items: list[ContextItem] = []
     used = 0
@@ -97,6 +124,11 @@ def build_prompt(
         whole = hit.text.strip()
         if not budget.focus and llm.count_tokens(whole) + 4 <= remaining:
             text = whole
+        elif hit.kind == TABLE:
+            floor = FOCUS_RATIO * top if budget.focus else 0.0
+            text = _focus_table(
+                whole, rows, floor, lambda t, r=remaining: llm.count_tokens(t) + 4 <= r
+            )
         else:
             floor = FOCUS_RATIO * top if budget.focus else 0.0
             text = focus(rows, floor, lambda t, r=remaining: llm.count_tokens(t) + 4 <= r)

@@ -106,3 +106,19 @@ def test_focus_keeps_the_matching_sentences_best_last(llm):
     assert '[1] "ChatGLM-6B 具有 62 亿参数（6.2B）。"' in user
     assert "250880" not in user  # nothing of that chunk matches the question
     assert "基于 GLM 架构" not in user
+
+
+def test_focus_keeps_a_tables_matching_rows_under_its_header(llm):
+    budget = Budget.for_model(llm, 160)
+    rows = [f"| cache.tier{n}.ttl | {15 * n} s | lifetime of tier {n} entries |" for n in range(12)]
+    rows[7] = "| retry.backoff.max | 90 s | the longest wait between two retries |"
+    table = "| Setting | Default | Meaning |\n| --- | --- | --- |\n" + "\n".join(rows)
+    hit = Hit(text=table, source="s.pdf", page=2, score=0.9, kind="table", table="Table 1")
+    question = "What is the default of retry.backoff.max?"
+    prompt = build_prompt(llm, PromptSet().qa("en"), question, question, [hit], [], budget)
+    user = prompt.messages[-1]["content"]
+    assert (
+        '[1] "| Setting | Default | Meaning |\n| --- | --- | --- |\n'
+        '| retry.backoff.max | 90 s | the longest wait between two retries |"'
+    ) in user
+    assert "cache.tier3.ttl" not in user
