@@ -201,7 +201,13 @@ class Ingestor:
             for candidate in candidates:
                 # Files read but not yet embedded do not count as done: the bar never goes back.
                 bar(finished, total, f"reading {candidate.doc}")
-                prepared = self._prepare(candidate, report, force, reader)
+
+                def ocr_page(
+                    done: int, pages: int, doc: str = candidate.doc, base: int = finished
+                ) -> None:
+                    bar(base, total, f"OCR page {done}/{pages} of {doc}")
+
+                prepared = self._prepare(candidate, report, force, reader, ocr_page)
                 if prepared is None:
                     finished += 1
                     bar(finished, total, "")
@@ -244,6 +250,7 @@ class Ingestor:
         report: IngestReport,
         force: bool,
         reader: LoadWorker | None = None,
+        on_page: Callable[[int, int], None] | None = None,
     ) -> _Prepared | None:
         try:
             stat = candidate.file.stat()
@@ -265,7 +272,10 @@ class Ingestor:
             if stat.st_size == 0:
                 raise LoaderError("empty file")
             # In the reader process when there is one; the per-file limits hold either way.
-            sections = loaders.load(candidate.file, self.settings.ingest, worker=reader)
+            # on_page hears of each page read by OCR (seconds each).
+            sections = loaders.load(
+                candidate.file, self.settings.ingest, worker=reader, progress=on_page
+            )
             chunks = self.splitter().split(sections, source=candidate.file.name, path=candidate.doc)
             if not chunks:
                 raise LoaderError("no text found")
@@ -403,7 +413,8 @@ def _progress_bar(
 ) -> ProgressCallback:
     if callable(progress):
         return progress
-    if not progress or total < 2:
+    # One file gets a bar too: a scanned PDF's OCR reports each page on it.
+    if not progress or total < 1:
         return lambda done, total_, current: None
     from tqdm import tqdm
 

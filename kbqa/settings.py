@@ -133,7 +133,7 @@ class IngestSettings(_Section):
     docs/benchmarks.md, "Per-file limits and memory"). What they stop: a small file that inflates
     to gigabytes (a PDF content stream or a .docx of 1 GB of text), or a file whose parsing runs
     away in time or memory. Env: KBQA_INGEST__MAX_CHARS, __MAX_PAGES, __MAX_INFLATED_MB,
-    __MAX_SECONDS, __MAX_MEMORY_MB, __WORKER.
+    __MAX_SECONDS, __MAX_MEMORY_MB, __OCR, __WORKER.
     """
 
     # Characters of text one file may yield (a 50 MiB ASCII .txt is 52 million; a dense manual
@@ -148,6 +148,10 @@ class IngestSettings(_Section):
     max_seconds: float = Field(300.0, gt=0)
     # Address space of the reader process in MB (RLIMIT_AS; Python, PDFium and lxml included).
     max_memory_mb: int = Field(2_048, ge=256)
+    # Read pages without a text layer (scans) and image files by OCR (kbqa/loaders/ocr.py).
+    # Off: such PDF pages are skipped ("no extractable text (scanned? needs OCR)") and image
+    # files refused. Env KBQA_INGEST__OCR; `kbqa ingest --no-ocr`.
+    ocr: bool = True
     # Read files in a separate reader process (kbqa/loaders/worker.py), where the time and memory
     # limits hold without taking the main process (or the UI server) down, and the main process's
     # threads keep running meanwhile. Off: read in-process, with only the size limits above.

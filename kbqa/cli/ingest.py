@@ -1,4 +1,4 @@
-"""`kbqa ingest PATH... [--kb NAME] [--prune]`."""
+"""`kbqa ingest PATH... [--kb NAME] [--prune] [--no-ocr]`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--prune", action="store_true", help="remove files that are gone from the given folders"
     )
     parser.add_argument("--embedder", help="embedding model for a new knowledge base")
+    parser.add_argument(
+        "--no-ocr",
+        action="store_true",
+        help="do not OCR scanned PDF pages and image files (setting ingest.ocr)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler="kbqa.cli.ingest:run")
 
@@ -26,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from kbqa.cli import load_settings
     from kbqa.knowledge_base import KnowledgeBase
 
-    settings = load_settings(args, kb=args.kb, **{"embedder.name": args.embedder})
+    overrides = {"embedder.name": args.embedder, "ingest.ocr": False if args.no_ocr else None}
+    settings = load_settings(args, kb=args.kb, **overrides)
     kb = KnowledgeBase.open(settings.kb, settings, create=True)
     report = kb.add(args.paths, prune=args.prune, progress=not args.json)
     if args.json:

@@ -36,6 +36,7 @@ from kbqa.errors import LoaderError, UnsupportedFormat
 from kbqa.loaders._limits import memory_message
 from kbqa.loaders.docx import load_docx
 from kbqa.loaders.html import load_html
+from kbqa.loaders.ocr import IMAGE_EXTENSIONS, load_image
 from kbqa.loaders.pdf import load_pdf
 from kbqa.loaders.pptx import load_pptx
 from kbqa.loaders.tabular import load_csv, load_tsv
@@ -60,6 +61,7 @@ LOADERS: dict[str, Loader] = {
     ".csv": load_csv,
     ".tsv": load_tsv,
     ".pptx": load_pptx,
+    **dict.fromkeys(IMAGE_EXTENSIONS, load_image),  # OCR (kbqa/loaders/ocr.py)
 }
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
@@ -76,15 +78,25 @@ def is_supported(path: str | os.PathLike[str]) -> bool:
 
 
 def load(
-    path: str | os.PathLike[str], limits: Any = None, *, worker: LoadWorker | None = None
+    path: str | os.PathLike[str],
+    limits: Any = None,
+    *,
+    worker: LoadWorker | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Section]:
     """Read one document into Sections (never empty: no text raises LoaderError).
 
     `limits`: an IngestSettings (default: its defaults). With `worker`, the file is read in that
-    reader process under the worker's limits, time and memory included.
+    reader process under the worker's limits, time and memory included. `progress(done, total)`
+    is called after each page read by OCR.
     """
     if worker is not None:
-        return worker.load(path)
+        return worker.load(path, progress)
+    if progress is not None:
+        from kbqa.loaders.ocr import reporting
+
+        with reporting(progress):
+            return load(path, limits)
     if limits is None:
         from kbqa.settings import IngestSettings
 

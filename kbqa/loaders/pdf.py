@@ -16,16 +16,18 @@ import threading
 from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from kbqa.errors import LoaderError
+from kbqa.loaders import ocr
 from kbqa.loaders._limits import chars_error, inflated_error, pages_error
 from kbqa.loaders._textutil import clean_text, looks_like_text
 from kbqa.loaders.pdf_tables import PagePart, page_parts
 from kbqa.text.cjk import display_width, is_cjk
 from kbqa.text.table import markdown_table
-from kbqa.types import TABLE, Section
+from kbqa.types import OCR, TABLE, Section
 
 # PDFium is not thread-safe: every call into it, across all documents, must be serialised.
 PDFIUM_LOCK = threading.Lock()
@@ -73,9 +75,24 @@ def load_pdf(path: Path, limits: Any) -> list[Section]:
     for index in garbled:
         pages[index] = ""  # glyph numbers, not text: indexing them would only add noise
         tables.pop(index, None)
+    # Pages without a text layer (or with a garbled one) are read by OCR; the others never are.
+    # (Not in a page tree that repeats pages: PDFium's page numbers are not pypdf's there.)
+    scanned: dict[int, str] = {}
+    if ocr.enabled(limits) and leaves is None:
+        blank = [index for index, text in enumerate(pages) if not text.strip()]
+        scanned = ocr.ocr_pdf_pages(data, blank, limits, PDFIUM_LOCK)
+        for index, text in scanned.items():
+            pages[index] = normalize_pdf_text(text)
     headings = _page_headings(toc, len(pages))
     sections = _sections(pages, headings, tables)
+    if scanned:
+        sections = [
+            replace(section, kind=OCR) if section.page - 1 in scanned else section
+            for section in sections
+        ]
     if not sections:
+        if scanned:
+            raise LoaderError(ocr.NO_TEXT_ON_PAGES)
         if garbled:
             raise LoaderError(NO_UNICODE)
         raise LoaderError(NO_TEXT)

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, BinaryIO
@@ -37,7 +38,7 @@ from kbqa.types import Section
 _HEADER = struct.Struct(">Q")
 _READ_STEP = 1 << 20
 # The fields of IngestSettings the reader needs.
-_FIELDS = ("max_chars", "max_pages", "max_inflated_mb", "max_seconds", "max_memory_mb")
+_FIELDS = ("max_chars", "max_pages", "max_inflated_mb", "max_seconds", "max_memory_mb", "ocr")
 # A reader whose address space grew past this share of its limit (Python keeps freed memory
 # mapped in part) is replaced after its reply, so the next file gets the whole limit.
 _RECYCLE_SHARE = 0.5
@@ -70,10 +71,14 @@ class LoadWorker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, path: str | os.PathLike[str]) -> list[Section]:
-        """The file's Sections, read in the reader process (LoaderError on any failure)."""
+    def load(
+        self, path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
+    ) -> list[Section]:
+        """The file's Sections, read in the reader process (LoaderError on any failure).
+
+        `progress(done, total)` hears of each page the reader OCRs (kbqa/loaders/ocr.py)."""
         with self._lock:
-            reply = self._request({"path": str(Path(path).absolute())})
+            reply = self._request({"path": str(Path(path).absolute())}, progress)
         if "error" in reply:
             kind = UnsupportedFormat if reply.get("unsupported") else LoaderError
             raise kind(reply["error"])
@@ -90,15 +95,28 @@ class LoadWorker:
 
     # -- the process -------------------------------------------------------------------------
 
-    def _request(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _request(
+        self, request: dict[str, Any], progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
         process = self._start()
-        deadline = time.monotonic() + float(self.limits.max_seconds)
+        seconds = float(self.limits.max_seconds)
+        deadline = time.monotonic() + seconds
         try:
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write(json.dumps(request).encode("ascii") + b"\n")
             process.stdin.flush()
-            (size,) = _HEADER.unpack(_read(process.stdout, _HEADER.size, deadline))
-            reply = json.loads(_read(process.stdout, size, deadline))
+            while True:
+                (size,) = _HEADER.unpack(_read(process.stdout, _HEADER.size, deadline))
+                reply = json.loads(_read(process.stdout, size, deadline))
+                if "progress" not in reply:
+                    break
+                # A page OCR'd (seconds each): the reader is working, not stuck, so the time
+                # limit starts again for the next page. A file is still bounded: by its pages
+                # (ingest.max_pages) times the limit, and each page by the pixel limit.
+                deadline = time.monotonic() + seconds
+                if progress is not None:
+                    done, total = reply["progress"]
+                    progress(int(done), int(total))
         except _Timeout:
             self._stop(kill=True)
             raise LoaderError(time_message(self.limits)) from None
@@ -132,6 +150,10 @@ class LoadWorker:
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        # glibc reserves a 64 MB heap per thread that allocates; onnxruntime's and OpenCV's
+        # threads (OCR) took the address space of one page's OCR from 1.37 GB to 1.69 GB,
+        # near the 2 GB cap. Two heaps cost PDFium and lxml nothing measurable.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         process = subprocess.Popen(
             [sys.executable, "-m", "kbqa.loaders.worker", json.dumps(self._fields)],
             stdin=subprocess.PIPE,
@@ -246,7 +268,10 @@ def main(argv: list[str]) -> int:
     import lxml.etree  # noqa: F401
     import pypdfium2  # noqa: F401
 
-    from kbqa.loaders import load
+    from kbqa.loaders import load, ocr
+
+    def progress(done: int, total: int) -> None:
+        _send(replies, b'{"progress": [%d, %d]}' % (done, total))
 
     _send(replies, b'{"ready": true}')
     for line in sys.stdin.buffer:
@@ -258,7 +283,8 @@ def main(argv: list[str]) -> int:
                     "modules": sorted({name.split(".")[0] for name in sys.modules})
                 }
             else:
-                sections = load(request["path"], limits)
+                with ocr.reporting(progress):
+                    sections = load(request["path"], limits)
                 reply = {"sections": [s.to_json() for s in sections]}
                 del sections
             data = json.dumps(reply).encode("ascii")  # \u escapes: lone surrogates survive
