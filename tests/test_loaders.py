@@ -11,6 +11,7 @@ import pytest
 from kbqa import loaders
 from kbqa.errors import LoaderError, UnsupportedFormat
 from kbqa.loaders.pdf import normalize_pdf_text
+from kbqa.settings import IngestSettings
 from kbqa.text.cjk import has_han
 from tests import docgen
 
@@ -141,8 +142,11 @@ def test_permissions_only_encrypted_pdf_loads(tmp_path: Path) -> None:
 
 
 def test_image_only_pdf_says_it_needs_ocr(tmp_path: Path) -> None:
+    # With OCR off (ingest.ocr = false); with it on the pages are read: tests/test_ocr.py.
     path = docgen.write_image_only_pdf(tmp_path / "scan.pdf", pages=2)
-    assert load_error(path) == "no extractable text (scanned? needs OCR)"
+    with pytest.raises(LoaderError) as info:
+        loaders.load(path, IngestSettings(ocr=False))
+    assert str(info.value) == "no extractable text (scanned? needs OCR)"
 
 
 def test_truncated_pdf(docs: Path, tmp_path: Path) -> None:

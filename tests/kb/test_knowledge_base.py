@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kbqa import loaders
 from kbqa.errors import EmbedderMismatch, KnowledgeBaseError, KnowledgeBaseLocked
 from kbqa.knowledge_base import KnowledgeBase
 from kbqa.settings import EmbedderSettings, Settings, StoreSettings
@@ -135,9 +136,12 @@ def test_bad_files_are_reported_and_never_stop_the_batch(kbqa_home: Path) -> Non
     (bad / "gbk 中文.txt").write_bytes("袋鼠住在澳大利亚，它们用尾巴保持平衡。".encode("gbk"))
     (bad / "report..final.md").write_text("# Dots\n\nDouble dots in a name are fine.", "utf-8")
     (bad / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (bad / "archive.zip").write_bytes(b"PK\x05\x06" + bytes(18))
     (bad / "loop").symlink_to(bad, target_is_directory=True)
     (bad / "dangling.txt").symlink_to(bad / "missing.txt")
 
+    # OCR off: the scan and the picture are refused (with OCR on: tests/test_ocr.py).
+    kb.settings.ingest.ocr = False
     report = kb.add([bad, kbqa_home / "no-such-folder"])
     failed = dict(report.failed)
     assert "encrypted" in failed["secret.pdf"].lower()
@@ -148,7 +152,8 @@ def test_bad_files_are_reported_and_never_stop_the_batch(kbqa_home: Path) -> Non
     assert "binary" in failed["junk.txt"]
     assert failed["dangling.txt"] == "broken symbolic link"
     assert "no such file" in failed[str(kbqa_home / "no-such-folder")]
-    assert dict(report.skipped)["picture.png"].startswith("unsupported file type")
+    assert "ingest.ocr is off" in failed["picture.png"]
+    assert dict(report.skipped)["archive.zip"].startswith("unsupported file type")
     assert sorted(report.added) == ["gbk 中文.txt", "ok 中文 name.pdf", "report..final.md"]
     # The loop was walked once: nothing was added twice under loop/...
     assert not any(doc.startswith("loop/") for doc in report.added)
@@ -160,14 +165,12 @@ def test_bad_files_are_reported_and_never_stop_the_batch(kbqa_home: Path) -> Non
 
 
 def test_unsupported_file_named_directly_is_a_clear_failure(fast_kb: KnowledgeBase, tmp_path: Path):
-    picture = tmp_path / "photo.jpeg"
-    picture.write_bytes(b"\xff\xd8\xff")
+    picture = tmp_path / "photo.heic"
+    picture.write_bytes(b"\x00\x00\x00\x18ftypheic")
     report = fast_kb.add(picture)
+    supported = ", ".join(sorted(loaders.SUPPORTED_EXTENSIONS))
     assert report.failed == [
-        (
-            "photo.jpeg",
-            "unsupported file type '.jpeg' (supported: .docx, .htm, .html, .md, .pdf, .txt)",
-        )
+        ("photo.heic", f"unsupported file type '.heic' (supported: {supported})")
     ]
 
 

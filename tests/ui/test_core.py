@@ -128,10 +128,11 @@ def test_table_and_ocr_passages_say_what_they_are(kbqa_home: Path) -> None:
 
 
 def test_files_the_loaders_refuse_get_their_reason_and_are_not_kept(
-    kbqa_home: Path, tmp_path: Path
+    kbqa_home: Path, tmp_path: Path, monkeypatch
 ) -> None:
     from tests.docgen import write_encrypted_pdf, write_image_only_pdf, write_text_file
 
+    monkeypatch.setenv("KBQA_INGEST__OCR", "false")  # the scan is refused (OCR: tests/test_ocr.py)
     settings = Settings.load()
     service = Service(settings)
     session = new_session(settings)
