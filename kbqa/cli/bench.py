@@ -1,4 +1,4 @@
-"""`kbqa bench ingest|search|llm|retrieval|e5|ask|memory`: benchmarks that print figures and ratios to a reference run."""
+"""`kbqa bench ingest|search|llm|retrieval|e5|ask|memory|ocr`: benchmarks that print figures and ratios to a reference run."""
 
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ask = benches.add_parser("ask", help="cold and warm time to the first answer token")
     ask.set_defaults(handler="kbqa.bench.ask:run")
+
+    ocr = benches.add_parser(
+        "ocr", help="OCR character error rate per language and dpi, pages/s, cost in an ingest"
+    )
+    ocr.add_argument("--dpi", default="150,200,300", help="comma-separated resolutions")
+    ocr.add_argument("--langs", default="zh,en", help="comma-separated: zh, en")
+    ocr.add_argument("--pages", type=int, default=2, help="pages per language, dpi and kind")
+    ocr.add_argument("--chars", type=int, default=1000, help="characters of text per page")
+    ocr.add_argument("--scan-pages", type=int, default=2, help="scanned pages per language")
+    ocr.add_argument("--text-pages", type=int, default=200, help="text pages of the mixed PDF")
+    ocr.add_argument("--rounds", type=int, default=3, help="best of N for the text-page reads")
+    ocr.set_defaults(handler="kbqa.bench.ocr:run")
 
     memory = benches.add_parser(
         "memory", help="peak memory and seconds to read and split large or hostile files"
