@@ -10,7 +10,7 @@ import pytest
 
 from kbqa import loaders
 from kbqa.splitter import ChineseAwareSplitter
-from kbqa.text.table import MAX_CELL_CHARS, markdown_table, normalise_rows
+from kbqa.text.table import MAX_CELL_CHARS, lead_line, markdown_table, normalise_rows
 from kbqa.types import TABLE, TEXT, Section
 from tests import docgen
 from tests.kb.conftest import FAST_EMBEDDER, make_kb
@@ -53,9 +53,19 @@ def test_pdf_table_rows_keep_their_header_and_wrapped_cells(tmp_path: Path, rule
     table = sections[2]
     assert table.rows == tuple(tuple(row) for row in OPTIONS)  # the wrapped cell joined
     assert table.table == "Table 1"
+    assert table.heading == "The options are listed below."
     assert table.text == markdown_table(table.rows)
     assert sections[1].text == "The options are listed below."
     assert sections[3].text == "Options can be combined."
+
+
+def test_the_sentence_above_a_table_is_its_lead() -> None:
+    assert lead_line("Intro.\nSome prose. The following files must be in /etc:") == (
+        "The following files must be in /etc:"
+    )
+    assert lead_line("前言。下表列出参数。") == "下表列出参数。"
+    assert lead_line("x" * 300) is None and lead_line("") is None
+    assert lead_line("| a | b |") is None
 
 
 def test_pdf_chinese_table(tmp_path: Path) -> None:
@@ -98,7 +108,8 @@ def test_docx_and_html_tables(tmp_path: Path) -> None:
     sections = loaders.load(tmp_path / "config.docx")
     (found,) = tables(sections)
     assert found.rows == (("项目", "默认值"), ("端口", "8080"), ("超时", "30 秒"))
-    assert (found.heading, found.table) == ("配置", "Table 1")
+    # The sentence above says what the table lists: it heads the table (embedded, and BM25).
+    assert (found.heading, found.table) == ("配置 > 下表列出默认值。", "Table 1")
 
     html = docgen.write_html(
         tmp_path / "page.html",
@@ -112,6 +123,7 @@ def test_docx_and_html_tables(tmp_path: Path) -> None:
     (found,) = tables(sections)
     assert found.rows == (("Item", "Limit"), ("file \\| size", "50 MB"), ("files", "20"))
     assert found.table == "Table 1: Upload limits"
+    assert found.heading == "Limits > Upload limits"
     assert "Contact the office.\nThank you." in sections[-1].text
 
 

@@ -16,7 +16,13 @@ from kbqa.loaders._limits import check_chars
 from kbqa.loaders._ooxml import check_inflated
 from kbqa.loaders._textutil import clean_text
 from kbqa.loaders.text import HEADING_SEPARATOR
-from kbqa.text.table import markdown_table, normalise_rows
+from kbqa.text.table import (
+    MAX_COLUMNS,
+    lead_line,
+    markdown_table,
+    normalise_rows,
+    table_heading,
+)
 from kbqa.types import TABLE, Section
 
 # English built-in names and the Chinese names some templates use ("标题 1").
@@ -51,6 +57,11 @@ def load_docx(path: Path, limits: Any) -> list[Section]:
     except (PackageNotFoundError, KeyError, zipfile.BadZipFile, ValueError) as exc:
         raise LoaderError(f"corrupt .docx ({type(exc).__name__}: {exc})"[:200]) from None
     except Exception as exc:  # lxml XMLSyntaxError and friends from a damaged part
+        if "Excessive depth" in str(exc):  # libxml2's 256 levels: tables nested ~80 deep
+            raise LoaderError(
+                "document too deeply nested to read (XML more than 256 levels deep, "
+                "such as tables nested in table cells)"
+            ) from None
         raise LoaderError(f"corrupt .docx ({type(exc).__name__})") from None
     if getattr(document.element, "body", None) is None:  # the main part is not a w:document
         raise LoaderError("corrupt .docx (its main part is not a Word document)")
@@ -78,12 +89,14 @@ def load_docx(path: Path, limits: Any) -> list[Section]:
             if len(rows) < 2 or len(rows[0]) < 2:  # one row or column: lays the page out
                 lines.extend(_table_lines(block))
                 continue
+            lead = None if caption else lead_line("\n".join(lines))
             flush()
             tables += 1
             text = markdown_table(rows)
             chars += len(text)
             check_chars(chars, limits)
-            heading = HEADING_SEPARATOR.join(part for part in stack if part) or None
+            above = HEADING_SEPARATOR.join(part for part in stack if part) or None
+            heading = table_heading(above, caption or lead, HEADING_SEPARATOR)
             sections.append(
                 Section(
                     text, heading=heading, kind=TABLE, rows=tuple(rows), table=f"Table {tables}"
@@ -116,8 +129,13 @@ def _run_text(run: Any) -> str:
 
 def _paragraph_text(paragraph: Any) -> str:
     """python-docx's Paragraph.text (runs, and runs inside hyperlinks), in linear time."""
+    return _p_text(paragraph._p)
+
+
+def _p_text(p: Any) -> str:
+    """A w:p element's text."""
     parts: list[str] = []
-    for child in paragraph._p:
+    for child in p:
         if child.tag == f"{_W}r":
             parts.append(_run_text(child))
         elif child.tag == f"{_W}hyperlink":
@@ -161,44 +179,91 @@ def _outline_level(element: Any) -> int | None:
     return value + 1 if 0 <= value < 9 else None
 
 
+# Tables are read from their XML, not through python-docx's Row.cells: that follows a vertically
+# merged cell up to its first row once per row below it, recursively (a cell merged down 500 rows
+# ran past 60 s, and deeper ones hit the recursion limit), yields a cell once per column of its
+# w:gridSpan (gridSpan="999999999": a billion cells), and raises ValueError on a merge with no
+# cell above it. Here each w:tc is read once: spans are clamped to MAX_COLUMNS, and a continued
+# merge takes the text of the cell above it in the row read just before.
+_TR, _TC, _TBL, _P, _TCPR = (f"{_W}{name}" for name in ("tr", "tc", "tbl", "p", "tcPr"))
+# A caption made of title rows is cut (a table of 20,000 full-width merged rows is all title).
+_MAX_CAPTION_CHARS = 200
+
+
+def _int_attribute(element: Any, child: str, default: int) -> int:
+    found = element.find(f"{_W}{child}") if element is not None else None
+    try:
+        return int(found.get(f"{_W}val")) if found is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _cell_shape(tc: Any) -> tuple[int, bool]:
+    """The grid columns a w:tc spans (1 to MAX_COLUMNS), and whether it continues a vertical
+    merge (w:vMerge without val="restart")."""
+    props = tc.find(_TCPR)
+    span = min(max(_int_attribute(props, "gridSpan", 1), 1), MAX_COLUMNS)
+    merge = props.find(f"{_W}vMerge") if props is not None else None
+    return span, merge is not None and merge.get(f"{_W}val", "continue") == "continue"
+
+
+def _cell_text(tc: Any) -> str:
+    texts = (_p_text(p).strip() for p in tc.iterchildren(_P))
+    return " ".join(text for text in texts if text)
+
+
 def _table_rows(table: Any) -> tuple[str, list[tuple[str, ...]], list[Any]]:
     """The table's caption, its cleaned rows (a merged cell repeated in each column it spans, so
-    the columns stay aligned with the header), and the tables nested in its cells.
+    the columns stay aligned with the header), and the tables (w:tbl) nested in its cells.
 
     Leading rows of one cell merged across the whole width are a title, not the header: they
     become the caption."""
     rows: list[list[str]] = []
     nested: list[Any] = []
-    for row in table.rows:
-        cells: list[str] = []
-        for cell in row.cells:
-            texts = (_paragraph_text(p).strip() for p in cell.paragraphs)
-            cells.append(" ".join(text for text in texts if text))
-            nested.extend(t for t in cell.tables if all(t._tbl is not n._tbl for n in nested))
+    above: list[str] = []
+    for tr in _tbl(table).iterchildren(_TR):
+        before = min(max(_int_attribute(tr.find(f"{_W}trPr"), "gridBefore", 0), 0), MAX_COLUMNS)
+        cells: list[str] = [""] * before
+        for tc in tr.iterchildren(_TC):
+            nested.extend(tc.iterchildren(_TBL))
+            if len(cells) >= MAX_COLUMNS:
+                continue  # past what normalise_rows keeps; nested tables still read
+            span, continues = _cell_shape(tc)
+            offset = len(cells)
+            text = (above[offset] if offset < len(above) else "") if continues else _cell_text(tc)
+            cells.extend([text] * span)
         rows.append(cells)
+        above = cells
     cleaned = normalise_rows(rows)
-    titles: list[str] = []
-    while len(cleaned) > 1 and len(cleaned[0]) > 1 and len(set(cleaned[0])) == 1:
-        titles.append(cleaned.pop(0)[0])
-    return " ".join(titles), cleaned, nested
+    titles = 0
+    while (
+        len(cleaned) - titles > 1
+        and len(cleaned[titles]) > 1
+        and len(set(cleaned[titles])) == 1
+    ):
+        titles += 1
+    caption = " ".join(row[0] for row in cleaned[: min(titles, 8)])[:_MAX_CAPTION_CHARS]
+    return caption, cleaned[titles:], nested  # a slice, not pop(0) per title row
 
 
 def _table_lines(table: Any) -> list[str]:
-    """One line per row, cells joined by " | " (merged cells once); nested tables follow."""
+    """One line per row, cells joined by " | " (a merged cell once: a horizontal merge is one
+    w:tc, and a vertical one is read in its first row); nested tables follow."""
     out: list[str] = []
-    for row in table.rows:
+    for tr in _tbl(table).iterchildren(_TR):
         cells: list[str] = []
-        seen: set[int] = set()
         nested: list[Any] = []
-        for cell in row.cells:
-            if id(cell._tc) in seen:  # a merged cell repeats across the columns it spans
-                continue
-            seen.add(id(cell._tc))
-            texts = (_paragraph_text(p).strip() for p in cell.paragraphs)
-            cells.append(" ".join(text for text in texts if text))
-            nested.extend(cell.tables)
+        for tc in tr.iterchildren(_TC):
+            nested.extend(tc.iterchildren(_TBL))
+            if not _cell_shape(tc)[1]:
+                cells.append(_cell_text(tc))
         if any(cells):
             out.append(" | ".join(cells))
         for inner in nested:
             out.extend(_table_lines(inner))
     return out
+
+
+def _tbl(table: Any) -> Any:
+    """A python-docx Table's w:tbl element (or the element itself)."""
+    return getattr(table, "_tbl", table)

@@ -15,7 +15,7 @@ from kbqa.errors import LoaderError
 from kbqa.loaders._limits import chars_error, check_chars
 from kbqa.loaders._textutil import clean_text, decode_bytes
 from kbqa.loaders.text import HEADING_SEPARATOR
-from kbqa.text.table import markdown_table, normalise_rows
+from kbqa.text.table import lead_line, markdown_table, normalise_rows, table_heading
 from kbqa.types import TABLE, Section
 
 # Never shown to a reader.
@@ -136,7 +136,8 @@ def load_html(path: Path, limits: Any) -> list[Section]:
 class _Table:
     """A <table> being read: its rows of cells, or plain text once it proves a layout table."""
 
-    def __init__(self) -> None:
+    def __init__(self, lead: str | None = None) -> None:
+        self.lead = lead  # the sentence above the table
         self.rows: list[list[str]] = []
         self.row: list[str] | None = None
         self.cell: list[str] | None = None
@@ -301,8 +302,9 @@ class _Collector:
                 outer = self._tables[-1]
                 outer.layout = True
                 self._parts.append(outer.as_text())
+            lead = lead_line("".join(self._parts))
             self._flush()  # the text before a table is a section of its own
-            self._tables.append(_Table())
+            self._tables.append(_Table(lead))
             return True
         if not self._in_data_table():
             return False
@@ -349,7 +351,8 @@ class _Collector:
         self._table_count += 1
         caption = table.caption_text
         label = f"Table {self._table_count}" + (f": {caption[:80]}" if caption else "")
-        heading = HEADING_SEPARATOR.join(part for part in self._stack if part)
+        above = HEADING_SEPARATOR.join(part for part in self._stack if part)
+        heading = table_heading(above, caption or table.lead, HEADING_SEPARATOR) or ""
         self.sections.append((markdown_table(rows), heading, tuple(rows), label))
 
     def _end_heading(self) -> None:

@@ -26,7 +26,7 @@ from kbqa.loaders._limits import chars_error, inflated_error, pages_error
 from kbqa.loaders._textutil import clean_text, looks_like_text
 from kbqa.loaders.pdf_tables import PagePart, page_parts
 from kbqa.text.cjk import display_width, is_cjk
-from kbqa.text.table import markdown_table
+from kbqa.text.table import markdown_table, table_heading
 from kbqa.types import OCR, TABLE, Section
 
 # PDFium is not thread-safe: every call into it, across all documents, must be serialised.
@@ -117,7 +117,7 @@ def _sections(
                 Section(
                     text=markdown_table(part.rows),
                     page=page,
-                    heading=heading,
+                    heading=table_heading(heading, part.caption or part.lead),
                     kind=TABLE,
                     rows=part.rows,
                     table=part.caption or f"Table {count}",

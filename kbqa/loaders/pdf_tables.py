@@ -20,6 +20,7 @@ from statistics import median
 from typing import Any
 
 from kbqa.text.cjk import is_cjk
+from kbqa.text.table import lead_line
 
 MIN_ROWS = 3  # the header and two rows
 # Cells are a gutter apart: wider than this many times the line's height (a word space is about
@@ -64,7 +65,8 @@ class PagePart:
 
     text: str
     rows: tuple[tuple[str, ...], ...] = ()
-    caption: str | None = None
+    caption: str | None = None  # "Table 3: ..." on the line above
+    lead: str | None = None  # else the sentence above, saying what the table lists
 
 
 def page_parts(page: Any, textpage: Any, normalize: Any) -> list[PagePart] | None:
@@ -81,7 +83,8 @@ def page_parts(page: Any, textpage: Any, normalize: Any) -> list[PagePart] | Non
         caption = _caption(above)
         if above.strip():
             parts.append(PagePart(above))
-        parts.append(PagePart("", tuple(table.rows), caption))
+        lead = None if caption else lead_line(above)
+        parts.append(PagePart("", tuple(table.rows), caption, lead))
         upper = table.bottom - 0.5
     below = normalize(textpage.get_text_bounded(0, 0, float(width), upper))
     if below.strip():

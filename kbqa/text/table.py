@@ -60,3 +60,27 @@ def markdown_table(rows: Sequence[Sequence[str]]) -> str:
         return ""
     header, *body = rows
     return "\n".join([markdown_header(header), *(markdown_row(row) for row in body)])
+
+
+# Sentence ends, for the last sentence above a table.
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])")
+MAX_LEAD_CHARS = 200
+
+
+def lead_line(text_before: str) -> str | None:
+    """The sentence just above a table: in manuals it says what the table lists ("The following
+    directories must be in /usr/local:"), which its rows do not repeat. None when the text above
+    ends in something else (a long paragraph's end is kept only as its last sentence)."""
+    last = text_before.strip().rsplit("\n", 1)[-1].strip()
+    pieces = [piece.strip() for piece in _SENTENCE_END.split(last) if piece.strip()]
+    lead = pieces[-1] if pieces else ""
+    if not 4 <= len(lead) <= MAX_LEAD_CHARS or lead.startswith("|"):
+        return None
+    return lead
+
+
+def table_heading(heading: str | None, title: str | None, separator: str = " > ") -> str | None:
+    """A table's heading: the headings above it, then its caption or lead line (what it lists),
+    so the embedder and BM25 see what the rows are about."""
+    parts = [part for part in (heading, title) if part]
+    return separator.join(parts) or None
