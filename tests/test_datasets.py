@@ -307,3 +307,30 @@ def test_parse_question_accepts_nfkc_variants_of_its_own_evidence() -> None:
     # Evidence is compared NFKC-normalised: full-width punctuation in the file is fine.
     q = parse_question(GOOD | {"evidence": "ＡＢＣ，４０９６。", "doc": "a.md"})
     assert normalize(q.evidence or "") == unicodedata.normalize("NFKC", "ABC,4096。")
+
+
+# -- eval/tables ---------------------------------------------------------------------------------
+
+
+@cache
+def _table_texts(doc: str) -> list[str]:
+    from kbqa import loaders
+    from kbqa.types import TABLE
+
+    sections = loaders.load(REPO / "eval" / "real" / "docs" / doc)
+    return [normalize(s.text) for s in sections if s.kind == TABLE]
+
+
+@pytest.mark.parametrize("split", ["tune", "test"])
+def test_table_questions_ask_for_a_cell_of_a_table_kbqa_reads(split: str) -> None:
+    """Every item's evidence is a cell (or the row's text) of a table as the loaders read it, so
+    the set measures table retrieval; both languages; ids unique across the splits."""
+    questions = read_questions(REPO / "eval" / "tables" / f"{split}.jsonl")
+    assert {q.lang for q in questions} == {"zh", "en"} and len(questions) >= 18
+    for question in questions:
+        assert question.page is None and question.answers
+        tables = _table_texts(question.doc)
+        assert any(normalize(question.evidence) in table for table in tables), question.id
+    other = "test" if split == "tune" else "tune"
+    other_ids = {q.id for q in read_questions(REPO / "eval" / "tables" / f"{other}.jsonl")}
+    assert not other_ids & {q.id for q in questions}
