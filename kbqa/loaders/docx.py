@@ -236,11 +236,7 @@ def _table_rows(table: Any) -> tuple[str, list[tuple[str, ...]], list[Any]]:
         above = cells
     cleaned = normalise_rows(rows)
     titles = 0
-    while (
-        len(cleaned) - titles > 1
-        and len(cleaned[titles]) > 1
-        and len(set(cleaned[titles])) == 1
-    ):
+    while len(cleaned) - titles > 1 and len(cleaned[titles]) > 1 and len(set(cleaned[titles])) == 1:
         titles += 1
     caption = " ".join(row[0] for row in cleaned[: min(titles, 8)])[:_MAX_CAPTION_CHARS]
     return caption, cleaned[titles:], nested  # a slice, not pop(0) per title row

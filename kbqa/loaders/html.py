@@ -71,6 +71,7 @@ _BLOCK = frozenset(
 _CELL = frozenset({"td", "th"})
 _TABLE_PARTS = frozenset({"table", "tr", "td", "th", "caption"})
 _HEADING = {f"h{level}": level for level in range(1, 7)}
+_MAX_CAPTION_CHARS = 200
 _SPACES = re.compile(r"\s+")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
@@ -336,7 +337,9 @@ class _Collector:
         elif name in _CELL:
             table.end_cell()
         elif name == "caption" and table.caption is not None:
-            table.caption_text = _SPACES.sub(" ", "".join(table.caption)).strip()
+            # Cut: the caption heads every chunk of the table (a 5 MB caption, in each one).
+            caption = _SPACES.sub(" ", "".join(table.caption)).strip()
+            table.caption_text = caption[:_MAX_CAPTION_CHARS]
             table.caption = None
         return True
 
@@ -344,8 +347,10 @@ class _Collector:
         table.end_row()
         rows = normalise_rows(table.rows)
         if len(rows) < 2 or len(rows[0]) < 2:  # one row or one column: a layout table
-            self._parts.append("\n".join(" | ".join(c for c in row if c) for row in rows))
-            self._parts.append("\n")
+            # Its text read whole from the raw rows: normalise_rows cuts cells to MAX_CELL_CHARS
+            # and rows to MAX_COLUMNS (a page laid out in one cell kept 1,000 characters).
+            text = "\n".join(" | ".join(c.strip() for c in row if c.strip()) for row in table.rows)
+            self._parts.append(text + "\n")
             return
         self._flush()
         self._table_count += 1
@@ -372,7 +377,8 @@ class _Collector:
             line.strip().removesuffix(" |").removeprefix("| ")
             for line in "".join(self._parts).split("\n")
         )
-        content = clean_text("\n".join(line for line in lines if line))
+        # Lines of nothing but cell separators (the empty cells of layout tables) are dropped.
+        content = clean_text("\n".join(line for line in lines if line.strip("| ")))
         if content.strip():
             heading = HEADING_SEPARATOR.join(part for part in self._stack if part)
             self.sections.append((content, heading, None, None))
