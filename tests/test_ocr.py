@@ -171,19 +171,27 @@ def test_mixed_pdf_keeps_text_pages_as_text_and_never_ocrs_them(
     writer.append(str(text))
     writer.append(str(scan))
     writer.append(str(text))
+    writer.add_blank_page(width=595, height=842)
     mixed = tmp_path / "mixed.pdf"
     with mixed.open("wb") as handle:
         writer.write(handle)
     read: list[int] = []
-    original = ocr.ocr_pdf_pages
+    recognised: list[object] = []
+    original, original_image = ocr.ocr_pdf_pages, ocr.ocr_image
 
     def counting(data: bytes, indexes: list[int], *args: object) -> dict[int, str]:
         read.extend(indexes)
         return original(data, indexes, *args)
 
+    def counting_image(image: object, *args: object) -> str:
+        recognised.append(image)
+        return original_image(image, *args)
+
     monkeypatch.setattr(ocr, "ocr_pdf_pages", counting)
+    monkeypatch.setattr(ocr, "ocr_image", counting_image)
     sections = loaders.load(mixed, IngestSettings(worker=False))
-    assert read == [1]  # only the page without a text layer
+    assert read == [1, 3]  # only the pages without a text layer
+    assert len(recognised) == 1  # the blank page is not even drawn
     assert [(s.page, s.kind) for s in sections] == [(1, "text"), (2, "ocr"), (3, "text")]
     assert sections[0].text == "第一页有文字层。Page one has text."
     assert "backup" in sections[1].text

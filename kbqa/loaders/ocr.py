@@ -59,6 +59,9 @@ OCR_MEMORY_MB = 1_800
 # At most this many pixels whatever the memory: 200 megapixels is a 14,000 x 14,000 image.
 _MAX_PIXELS = 200_000_000
 
+# A rendered page whose darkest pixel is lighter than this holds no text.
+_BLANK_LEVEL = 200
+
 _engine: Any = None
 _engine_lock = threading.Lock()
 _progress = threading.local()
@@ -314,18 +317,22 @@ def ocr_pdf_pages(
             with lock:
                 try:
                     page = doc[index]
-                    width, height = page.get_size()  # points
-                    scale = PDF_DPI / 72
-                    if width > 0 and height > 0:
-                        scale = min(scale, MAX_SIDE / max(width, height))
-                        scale = min(scale, (limit / (width * height)) ** 0.5)
-                    image = page.render(scale=scale, grayscale=True).to_pil()
+                    image = None
+                    # A page that draws nothing (a blank page of a text PDF) is not rendered.
+                    if next(iter(page.get_objects(max_depth=1)), None) is not None:
+                        width, height = page.get_size()  # points
+                        scale = PDF_DPI / 72
+                        if width > 0 and height > 0:
+                            scale = min(scale, MAX_SIDE / max(width, height))
+                            scale = min(scale, (limit / (width * height)) ** 0.5)
+                        image = page.render(scale=scale, grayscale=True).to_pil()
                     page.close()
                 except (pdfium.PdfiumError, ValueError, OSError):
                     image = None  # a page PDFium cannot draw has no text to read
-            if image is not None:
+            # Nor is one that is blank once drawn (white on white, a margin's crop marks).
+            if image is not None and image.getextrema()[0] < _BLANK_LEVEL:
                 texts[index] = ocr_image(image, limits)
-                del image
+            del image
             report(done, len(indexes))
     finally:
         with lock:
