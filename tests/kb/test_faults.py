@@ -5,8 +5,9 @@ kills it at a moment spread over the time a clean run takes. Afterwards the base
 `kbqa kb check` (integrity, indexes in step with the records), hold no duplicated chunk, and
 finishing the operation must give exactly the counts of a run that was never interrupted.
 
-The default run kills at one moment of each (the middle of a clean run's time); KBQA_FAULT_MOMENTS=10 kills at 10 moments of
-the ingest, and proportionally of the others (the run docs/reliability.md reports).
+The default run kills an ingest and a remove once each (in the middle of a clean run's time);
+KBQA_FAULT_MOMENTS=10 kills at 10 moments of the ingest, and proportionally of the update and the
+remove (the run docs/reliability.md reports).
 """
 
 from __future__ import annotations
@@ -63,11 +64,12 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (a note's key is its path inside the folder ingested)."""
     root = tmp_path_factory.mktemp("faults")
     notes, notes_v2, big = _notes(root / "v1", 1), _notes(root / "v2", 2), _big(root / "bigdir")
-    operations = {
+    every = {
         "ingest": Operation("ingest", ["ingest", str(notes)], MOMENTS),
         "update": Operation("update", ["ingest", str(notes_v2)], max(1, MOMENTS * 4 // 10)),
         "remove": Operation("remove", ["kb", "remove", "big.txt"], max(1, MOMENTS * 9 // 10)),
     }
+    operations = {name: every[name] for name, _ in _cases()}
     finish = {
         "ingest": lambda kb: kb.add(notes),
         "update": lambda kb: kb.add(notes_v2),
@@ -118,6 +120,10 @@ def _counts(home: Path) -> tuple[int, int, int]:
 def _cases() -> list[tuple[str, int]]:
     counts = {"ingest": MOMENTS, "update": max(1, MOMENTS * 4 // 10)}
     counts["remove"] = max(1, MOMENTS * 9 // 10)
+    if MOMENTS == 1:
+        # The default run: an update is an ingest that replaces (the same commits); killing it
+        # is left to the longer runs, which saves its clean run and its killed one.
+        del counts["update"]
     return [(name, moment) for name, n in counts.items() for moment in range(n)]
 
 
@@ -172,6 +178,7 @@ def test_searches_from_another_process_never_fail_during_an_ingest(
                 assert hits and all(hit.text for hit in hits)
                 searches += 1
             generations.add(kb.store.generation)
+            time.sleep(0.2)  # leave the writer a core: back-to-back searches doubled its time
         assert writer.returncode == 0
         assert searches > 20 and len(generations) > 1, (searches, generations)
         assert kb.store.index().ntotal == kb.count_chunks() == prepared["finals"]["ingest"][1]
