@@ -76,3 +76,22 @@ def write_contents_pdf(path: Path, entries: Sequence[tuple[str, int]]) -> Path:
         pdf.cell(0, 7, str(page), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.output(str(path))
     return path
+
+
+def write_grid_pdf(path: Path, rows: int, columns: int, *, size: float = 2) -> Path:
+    """One page of `rows` x `columns` one-letter text segments in a grid (drawn at `size`
+    points, each a gutter from the next): thousands of cells for the table finder to read."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4", unit="pt")
+    pdf.add_font("cjk", "", str(cjk_font()))
+    pdf.set_font("cjk", size=size)
+    pdf.add_page()
+    left, top = 20.0, 30.0
+    width = (pdf.w - 2 * left) / columns
+    pitch = (pdf.h - 2 * top) / rows
+    for r in range(rows):
+        for c in range(columns):
+            pdf.text(left + c * width, top + r * pitch + size, chr(65 + (r + c) % 26))
+    pdf.output(str(path))
+    return path
