@@ -128,6 +128,7 @@ def test_html_tables_nested_5000_deep(tmp_path: Path) -> None:
     result = _measure(_html(tmp_path / "deep.html", body), "level0", "level4999", "deepest")
     assert result["refused"] is None and all(result["found"])
     assert result["tables"] == []  # tables around tables lay the page out: read as text
+    assert result["sections"] == 1  # not a Section per level (5,001 before)
     assert result["grown_mb"] < 60
 
 

@@ -15,7 +15,13 @@ from kbqa.errors import LoaderError
 from kbqa.loaders._limits import chars_error, check_chars
 from kbqa.loaders._textutil import clean_text, decode_bytes
 from kbqa.loaders.text import HEADING_SEPARATOR
-from kbqa.text.table import lead_line, markdown_table, normalise_rows, table_heading
+from kbqa.text.table import (
+    MAX_LEAD_CHARS,
+    lead_line,
+    markdown_table,
+    normalise_rows,
+    table_heading,
+)
 from kbqa.types import TABLE, Section
 
 # Never shown to a reader.
@@ -292,6 +298,17 @@ class _Collector:
             table.caption.append(text)
         # else: whitespace between a data table's rows and cells
 
+    def _tail(self, size: int) -> str:
+        """The last `size` characters of the running text."""
+        pieces: list[str] = []
+        total = 0
+        for part in reversed(self._parts):
+            pieces.append(part)
+            total += len(part)
+            if total >= size:
+                break
+        return "".join(reversed(pieces))[-size:]
+
     def _in_data_table(self) -> bool:
         return bool(self._tables) and not self._tables[-1].layout
 
@@ -303,9 +320,11 @@ class _Collector:
                 outer = self._tables[-1]
                 outer.layout = True
                 self._parts.append(outer.as_text())
-            lead = lead_line("".join(self._parts))
-            self._flush()  # the text before a table is a section of its own
-            self._tables.append(_Table(lead))
+            # The text before a table stays in the running text: a data table's end flushes it
+            # as a Section of its own, and a layout table's text joins it. (A flush here made a
+            # Section per level of nested layout tables: 5,000 for tables nested 5,000 deep.)
+            # The lead is looked for in the last characters only, not in all the text so far.
+            self._tables.append(_Table(lead_line(self._tail(4 * MAX_LEAD_CHARS))))
             return True
         if not self._in_data_table():
             return False
