@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kbqa.chain.context import FOCUS_RATIO, ContextItem, focus, format_context, sentence_scores
+from kbqa.chain.context import (
+    FOCUS_RATIO,
+    ContextItem,
+    focus,
+    format_context,
+    scoring_text,
+    sentence_scores,
+    table_row_of,
+)
 from kbqa.chain.prompts import Template
 from kbqa.llm.base import ChatBackend, Message
 from kbqa.types import TABLE, Hit
@@ -75,27 +83,19 @@ def _history_within(llm: ChatBackend, history: list[Message], limit: int) -> lis
     return kept
 
 
-def _scoring_text(hit: Hit) -> str:
-    """What the query is matched against: a table's rows each on their own (a blank line ends a
-    sentence; rows have no punctuation of their own), without its header."""
-    if hit.kind != TABLE:
-        return hit.text
-    rows = hit.text.strip().split("\n")[2:]
-    return "\n\n".join(rows) or hit.text
-
-
 def _focus_table(
-    text: str, scored: list[tuple[str, float]], floor: float, fits: Callable[[str], bool]
+    hit: Hit, scored: list[tuple[str, float]], floor: float, fits: Callable[[str], bool]
 ) -> str:
     """A table chunk cut down to its matching rows, under its header (a row without the header
     would leave the model guessing which value is which)."""
-    lines = text.split("\n")
-    header, body = "\n".join(lines[:2]), lines[2:]
-    rows = []
-    for line in body:
-        # A row's score is its best sentence's (a cell may hold several sentences).
-        score = max((s for sentence, s in scored if sentence.strip() in line), default=0.0)
-        rows.append((line, score))
+    lines = hit.text.strip().split("\n")
+    header = "\n".join(lines[:2])
+    best: dict[str, float] = {}
+    for sentence, score in scored:
+        found = table_row_of(hit, sentence)
+        if found is not None:
+            best[found[0]] = max(best.get(found[0], 0.0), score)
+    rows = [(line, best.get(line, 0.0)) for line in lines[2:]]
     kept = focus(rows, floor, lambda t: fits(f"{header}\n{t}"), join="\n")
     return f"{header}\n{kept}" if kept else ""
 
@@ -113,7 +113,7 @@ def build_prompt(
 ) -> Prompt:
     """Messages for the model: history that fits, then the template filled with the context."""
     hits = hits[:max_chunks] if max_chunks else list(hits)
-    texts = [_scoring_text(h) for h in hits]
+    texts = [scoring_text(h) for h in hits]
     scored = sentence_scores(query, texts, [h.heading for h in hits], subject)
     top = max((score for rows in scored for _, score in rows), default=0.0)
     items: list[ContextItem] = []
@@ -127,7 +127,7 @@ def build_prompt(
         elif hit.kind == TABLE:
             floor = FOCUS_RATIO * top if budget.focus else 0.0
             text = _focus_table(
-                whole, rows, floor, lambda t, r=remaining: llm.count_tokens(t) + 4 <= r
+                hit, rows, floor, lambda t, r=remaining: llm.count_tokens(t) + 4 <= r
             )
         else:
             floor = FOCUS_RATIO * top if budget.focus else 0.0

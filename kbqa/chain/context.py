@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from kbqa.chain.relevance import name_pattern, names, normal_text
 from kbqa.chain.terms import char_ngrams, is_heading_like, key_terms, sentences
 from kbqa.text.stopwords import QUESTION_STOPWORDS
-from kbqa.types import Hit
+from kbqa.text.table import markdown_body, markdown_cells, row_text
+from kbqa.types import TABLE, Hit
 
 # A sentence is kept in focus mode when it scores at least this share of the best sentence's score.
 FOCUS_RATIO = 0.6
@@ -43,6 +44,26 @@ def _quote(text: str) -> str:
     # Retrieved text is data, not instructions: it goes inside quotes, and quote marks that would
     # close the quotation early are neutralised.
     return '"' + text.replace('"', "'").strip() + '"'
+
+
+def scoring_text(hit: Hit) -> str:
+    """What the query is matched against: a table's rows as sentences that name their columns
+    (`row_text`), one a paragraph, so a row is scored on its own and with its header's words."""
+    if hit.kind != TABLE:
+        return hit.text
+    header, rows = markdown_body(hit.text)
+    return "\n\n".join(row_text(header, markdown_cells(row)) for row in rows) or hit.text
+
+
+def table_row_of(hit: Hit, sentence: str) -> tuple[str, str] | None:
+    """The row line of a table hit that a scored sentence comes from, and its row text."""
+    header, rows = markdown_body(hit.text)
+    wanted = sentence.strip()
+    for row in rows:
+        text = row_text(header, markdown_cells(row))
+        if wanted and wanted in text:
+            return row, text
+    return None
 
 
 def format_context(items: list[ContextItem]) -> str:

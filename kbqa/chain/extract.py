@@ -31,9 +31,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kbqa.chain.context import ContextItem, is_fragment, sentence_scores
+from kbqa.chain.context import (
+    ContextItem,
+    is_fragment,
+    scoring_text,
+    sentence_scores,
+    table_row_of,
+)
 from kbqa.chain.guard import overlap_units
 from kbqa.chain.terms import is_heading_like, sentences
+from kbqa.types import TABLE
 
 LIST_CHARS = 400  # how much of a list a quote takes after its introducing sentence
 LABEL_CHARS = 60
@@ -179,7 +186,10 @@ def _best_sentence(query: str, items: list[ContextItem], subject: str) -> tuple[
     """The sentence of the chunks that best answers `query`, and its chunk's index."""
     # The whole chunks, not just the sentences the model saw: a quote may come from any of them.
     scored = sentence_scores(
-        query, [item.hit.text for item in items], [item.hit.heading for item in items], subject
+        query,
+        [scoring_text(item.hit) for item in items],
+        [item.hit.heading for item in items],
+        subject,
     )
     query_units = overlap_units(query)
     best: tuple[float, int, str] | None = None
@@ -205,6 +215,11 @@ def answer_passage(query: str, items: list[ContextItem], subject: str = "") -> P
     item = items[index]
     number = item.number
     text = item.hit.text
+    if item.hit.kind == TABLE:
+        # The quote is the row with its column names; the span, the row in the chunk.
+        found = table_row_of(item.hit, sentence)
+        if found is not None:
+            return Passage(text=found[1], number=number, span=locate(found[0], text))
     span = locate(sentence, text)
     if span is None:
         return Passage(text=sentence, number=number)

@@ -89,3 +89,31 @@ def table_heading(heading: str | None, title: str | None, separator: str = " > "
     so the embedder and BM25 see what the rows are about."""
     parts = [part for part in (heading, title) if part]
     return separator.join(parts) or None
+
+
+def markdown_cells(line: str) -> list[str]:
+    """The cells of one Markdown table line, unescaped ("| a \\| b | c |" -> ["a | b", "c"])."""
+    inner = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+    return [cell.strip().replace("\\|", "|") for cell in inner]
+
+
+def markdown_body(text: str) -> tuple[list[str], list[str]]:
+    """A Markdown table's header cells and its row lines (the separator dropped)."""
+    lines = text.strip().split("\n")
+    return markdown_cells(lines[0]), lines[2:]
+
+
+def row_text(header: list[str], row: list[str]) -> str:
+    """A row as a sentence that names its columns: "Option: -k; Default: off." (zh: "命令：chage；
+    功能：管理密码有效期信息。"). A row alone does not say which value is which, and its header words
+    are what a question about it asks ("which command ...")."""
+    wide = any("\u4e00" <= ch <= "\u9fff" for ch in "".join(header + row))
+    colon, separator, end = ("：", "；", "。") if wide else (": ", "; ", ".")
+    if len(header) != len(row):
+        return " | ".join(cell for cell in row if cell) + end
+    pairs = [
+        f"{name}{colon}{value}" if name else value
+        for name, value in zip(header, row, strict=True)
+        if value
+    ]
+    return separator.join(pairs) + end

@@ -72,3 +72,33 @@ def test_locate_ignores_whitespace_and_reports_none_when_absent():
     text = "a  b\n  c d"
     assert locate("ab c", text) == (0, 8)
     assert locate("x", text) is None
+
+
+def test_a_table_answer_quotes_its_row_with_the_column_names() -> None:
+    table = (
+        "| 命令 | 功能 |\n| --- | --- |\n| passwd | 管理账号密码 |\n"
+        "| chage | 管理密码有效期信息 |\n| getent group name | 浏览组信息 |"
+    )
+    prose = "Table 4.3: 管理账号信息的命令。其中的一些功能只能被 root 使用。"
+    hits = [
+        Hit(text=table, source="ref.pdf", page=111, score=0.91, kind="table", table="Table 4.3"),
+        Hit(text=prose, source="ref.pdf", page=111, score=0.90),
+    ]
+    items = [ContextItem(i + 1, hit, hit.text) for i, hit in enumerate(hits)]
+    passage = answer_passage("哪个命令用于管理密码有效期信息？", items)
+    assert passage is not None and passage.number == 1
+    assert passage.text == "命令：chage；功能：管理密码有效期信息。"
+    assert passage.span == locate("| chage | 管理密码有效期信息 |", table)
+
+    english = Hit(
+        text="| Command | Description |\n| --- | --- |\n| fdisk | Partition table manipulator |",
+        source="fhs.pdf",
+        page=23,
+        score=0.8,
+        kind="table",
+    )
+    passage = answer_passage(
+        "Which command is the partition table manipulator?", [ContextItem(1, english, "")]
+    )
+    assert passage is not None
+    assert passage.text == "Command: fdisk; Description: Partition table manipulator."
