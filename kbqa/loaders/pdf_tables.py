@@ -349,8 +349,8 @@ def _column_of(cell: _Cell, columns: list[tuple[float, float]]) -> int:
 
 
 def _join(left: str, right: str) -> str:
-    if not left:
-        return right
+    if not left or not right:
+        return left or right
     if left.endswith("-") and right[:1].islower():
         return left[:-1] + right
     return left + ("" if is_cjk(left[-1]) or is_cjk(right[0]) else " ") + right
