@@ -199,7 +199,7 @@ def _read_with_pdfium(
                             pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1 for i in sample
                         )
                         share = errors / len(sample)
-                        parts = page_parts(page, textpage, normalize_pdf_text)
+                        parts = _table_parts(page, textpage, index)
                         if parts is not None:
                             tables[index] = parts
                     textpage.close()
@@ -215,6 +215,20 @@ def _read_with_pdfium(
         finally:
             doc.close()
     return pages, toc, unmapped, tables
+
+
+def _table_parts(page: Any, textpage: Any, index: int) -> list[PagePart] | None:
+    """The page's text and tables, or None. Finding tables is a best effort: a page it fails on
+    (a bug, an odd layout) keeps its plain text rather than failing the document."""
+    try:
+        return page_parts(page, textpage, normalize_pdf_text)
+    except (MemoryError, RecursionError):
+        raise
+    except Exception:
+        logging.getLogger(__name__).warning(
+            "table detection failed on page %d; reading it as text", index + 1, exc_info=True
+        )
+        return None
 
 
 def _pdfium_toc(doc: object) -> _Toc:
