@@ -16,6 +16,7 @@ from kbqa.loaders._limits import chars_error, check_chars
 from kbqa.loaders._textutil import clean_text, decode_bytes
 from kbqa.loaders.text import HEADING_SEPARATOR
 from kbqa.text.table import (
+    MAX_COLUMNS,
     MAX_LEAD_CHARS,
     lead_line,
     markdown_table,
@@ -156,7 +157,11 @@ class _Table:
         if self.cell is not None:
             if self.row is None:
                 self.row = []
-            self.row.append("".join(self.cell))
+            # Past MAX_COLUMNS, the cells of the rows after the first are dropped (normalise_rows
+            # drops them; 20 MB of <td>s in rows of 3,500 held them all: +296 MB). The first row
+            # is kept whole: a one-row table is a layout table, read whole as text.
+            if len(self.row) < MAX_COLUMNS or not self.rows:
+                self.row.append("".join(self.cell))
             self.cell = None
 
     def end_row(self) -> None:
