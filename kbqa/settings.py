@@ -152,6 +152,10 @@ class IngestSettings(_Section):
     # Off: such PDF pages are skipped ("no extractable text (scanned? needs OCR)") and image
     # files refused. Env KBQA_INGEST__OCR; `kbqa ingest --no-ocr`.
     ocr: bool = True
+    # Keep tables as tables (rows under their header) in PDF, HTML and DOCX files. Off: their
+    # cells read as text, as before issue 9 (spreadsheets and CSV are tables either way).
+    # Env KBQA_INGEST__TABLES.
+    tables: bool = True
     # Read files in a separate reader process (kbqa/loaders/worker.py), where the time and memory
     # limits hold without taking the main process (or the UI server) down, and the main process's
     # threads keep running meanwhile. Off: read in-process, with only the size limits above.

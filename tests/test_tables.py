@@ -178,3 +178,20 @@ def test_a_cell_question_retrieves_the_row_and_cites_the_table(kbqa_home: Path) 
 
     (citation,) = make_citations([top])
     assert citation.label() == f"[1] settings.pdf, p. {top.page}, Table 1"
+
+
+def test_tables_off_reads_cells_as_text(tmp_path: Path) -> None:
+    from kbqa.settings import IngestSettings
+
+    off = IngestSettings(tables=False, worker=False)
+    pdf = write_table_pdf(tmp_path / "options.pdf", OPTIONS, before="The options.")
+    html = docgen.write_html(
+        tmp_path / "t.html",
+        "<table><tr><th>Item</th><th>Limit</th></tr><tr><td>files</td><td>20</td></tr></table>",
+    )
+    for path in (pdf, html):
+        assert tables(loaders.load(path)), path.name  # on by default
+        sections = loaders.load(path, off)
+        assert sections and tables(sections) == []
+    assert "Item | Limit\nfiles | 20" in loaders.load(html, off)[0].text
+    assert "--threads" in "\n".join(s.text for s in loaders.load(pdf, off))

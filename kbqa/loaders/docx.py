@@ -85,6 +85,9 @@ def load_docx(path: Path, limits: Any) -> list[Section]:
     tables = 0
     for block in document.iter_inner_content():
         if hasattr(block, "rows"):  # a Table
+            if not getattr(limits, "tables", True):  # ingest.tables off: cells as text
+                lines.extend(_table_lines(block))
+                continue
             caption, rows, nested = _table_rows(block)
             if len(rows) < 2 or len(rows[0]) < 2:  # one row or column: lays the page out
                 lines.extend(_table_lines(block))

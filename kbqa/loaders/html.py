@@ -184,6 +184,7 @@ class _Collector:
 
     def __init__(self, limits: Any) -> None:
         self.limits = limits
+        self._keep_tables = bool(getattr(limits, "tables", True))  # ingest.tables
         self.sections: list[_Found] = []
         self.title: str | None = None  # the first <title>'s text
         self.failure: LoaderError | None = None
@@ -319,6 +320,8 @@ class _Collector:
 
     def _table_start(self, name: str) -> bool:
         """Handle a table element's start; True when it needs nothing more."""
+        if name == "table" and not self._keep_tables:
+            return False  # read as text, cells joined by " | "
         if name == "table":
             if self._tables and not self._tables[-1].layout:
                 # A table around a table lays the page out: what it read so far is text.

@@ -184,6 +184,7 @@ def _read_with_pdfium(
             pages: list[str] = []
             unmapped: list[float] = []
             tables: dict[int, list[PagePart]] = {}
+            find_tables = bool(getattr(limits, "tables", True))  # ingest.tables
             chars = 0
             for index in range(len(doc)):
                 share = 0.0
@@ -199,7 +200,7 @@ def _read_with_pdfium(
                             pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1 for i in sample
                         )
                         share = errors / len(sample)
-                        parts = _table_parts(page, textpage, index)
+                        parts = _table_parts(page, textpage, index) if find_tables else None
                         if parts is not None:
                             tables[index] = parts
                     textpage.close()

@@ -38,7 +38,15 @@ from kbqa.types import Section
 _HEADER = struct.Struct(">Q")
 _READ_STEP = 1 << 20
 # The fields of IngestSettings the reader needs.
-_FIELDS = ("max_chars", "max_pages", "max_inflated_mb", "max_seconds", "max_memory_mb", "ocr")
+_FIELDS = (
+    "max_chars",
+    "max_pages",
+    "max_inflated_mb",
+    "max_seconds",
+    "max_memory_mb",
+    "ocr",
+    "tables",
+)
 # A reader whose address space grew past this share of its limit (Python keeps freed memory
 # mapped in part) is replaced after its reply, so the next file gets the whole limit.
 _RECYCLE_SHARE = 0.5
