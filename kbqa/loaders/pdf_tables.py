@@ -318,15 +318,15 @@ class _PageText:
         pieces: dict[int, list[str]] = {}
         for y, x, _, char in sorted(self._chars[low:high], key=lambda c: c[2]):
             at = bisect_left(middles, -y)  # run[at - 1] and run[at] have y between their middles
-            near = [i for i in (at - 1, at) if 0 <= i < len(run)]
-            inside = [i for i in near if run[i].bottom - 1 <= y <= run[i].top + 1]
-            if not inside:
-                continue
-            number = min(inside, key=lambda i: abs(middles[i] + y))
-            line = run[number]
-            column = bisect_right(lefts[number], x + 1) - 1
-            if column >= 0 and x <= line.cells[column].right + 1:
-                pieces.setdefault(id(line.cells[column]), []).append(char)
+            # In every cell whose box holds it, as a bounded read of each cell had it (lines can
+            # overlap: a raised quote or caret makes a thin line of its own inside a taller one).
+            for number in range(max(0, at - 2), min(len(run), at + 2)):
+                line = run[number]
+                if not line.bottom - 1 <= y <= line.top + 1:
+                    continue
+                column = bisect_right(lefts[number], x + 1) - 1
+                if column >= 0 and x <= line.cells[column].right + 1:
+                    pieces.setdefault(id(line.cells[column]), []).append(char)
         return {key: "".join(chars) for key, chars in pieces.items()}
 
 
