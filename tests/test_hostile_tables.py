@@ -304,6 +304,24 @@ def test_pdf_page_of_12800_tiny_cells(tmp_path: Path) -> None:
     assert result["cpu"] < 4 and result["grown_mb"] < 100  # measured 0.8 s, 38 MB
 
 
+def test_pdf_cells_keep_the_characters_of_overlapping_lines() -> None:
+    """A raised quote or caret is a thin line of its own inside a taller one (Debian Policy, p.
+    78): each character goes to every cell whose box holds it, as a bounded read per cell did."""
+    import pypdfium2 as pdfium
+
+    from kbqa.loaders.pdf_tables import page_parts
+    from tests.conftest import REPO
+
+    document = pdfium.PdfDocument(str(REPO / "eval" / "real" / "docs" / "policy.pdf"))
+    try:
+        page = document[77]
+        parts = page_parts(page, page.get_textpage(), lambda text: text) or []
+    finally:
+        document.close()
+    cells = [cell for part in parts for row in part.rows for cell in row]
+    assert "\\| sed -n -e's/^[[:space:]]*SONAME[[:space:]]*//p" in cells
+
+
 # -- splitter ------------------------------------------------------------------------------------
 
 
