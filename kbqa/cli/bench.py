@@ -66,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ocr.add_argument("--scan-pages", type=int, default=2, help="scanned pages per language")
     ocr.add_argument("--text-pages", type=int, default=200, help="text pages of the mixed PDF")
     ocr.add_argument("--rounds", type=int, default=3, help="best of N for the text-page reads")
+    ocr.add_argument("--no-ingest", action="store_true", help="CER and speed only")
     ocr.set_defaults(handler="kbqa.bench.ocr:run")
 
     memory = benches.add_parser(

@@ -40,8 +40,11 @@ OCR_OFF = "an image: no text without OCR (ingest.ocr is off)"
 # RapidOCR's own default (2000) would scale a 300-dpi page down. The detector works on the page
 # scaled to 960 px, the recogniser on line crops scaled to 48 px high: a larger page costs little
 # time, only memory.
-# PDF pages are rendered at this resolution (chosen by `kbqa bench ocr`: docs/benchmarks.md).
-PDF_DPI = 200
+# PDF pages are rendered at this resolution, chosen by `kbqa bench ocr` (docs/benchmarks.md,
+# "OCR"): Chinese pages' CER 1.1-1.3% at 300 dpi, 1.5-1.8% at 200, 2.6-2.9% at 150 (English
+# 0.1% at 200 and 300, 1.1% at 150), for the same CPU time per page at 200 and 300 (the
+# recogniser reads crops scaled to 48 px high whatever the resolution).
+PDF_DPI = 300
 MAX_SIDE = 3600
 # Text boxes the detector may return per page: a dense page of text has 40-120 line boxes, a
 # table a few hundred; a page of noise thousands, each a recogniser call.
