@@ -205,7 +205,7 @@ class Ingestor:
                 def ocr_page(
                     done: int, pages: int, doc: str = candidate.doc, base: int = finished
                 ) -> None:
-                    bar(base, total, f"OCR page {done}/{pages} of {doc}")
+                    bar(base, total, f"OCR {done}/{pages} pages of {doc}")
 
                 prepared = self._prepare(candidate, report, force, reader, ocr_page)
                 if prepared is None:

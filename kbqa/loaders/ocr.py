@@ -262,6 +262,8 @@ def load_image(path: Path, limits: Any) -> list[Section]:
                     "(ingest.max_pages)"
                 )
             texts: list[str] = []
+            if frames > 1:
+                report(0, frames)
             Image.MAX_IMAGE_PIXELS = None  # checked below, frame by frame
             for index in range(frames):
                 if index:
@@ -315,6 +317,7 @@ def ocr_pdf_pages(
             doc = pdfium.PdfDocument(data)
         except pdfium.PdfiumError:
             return {}
+    report(0, len(indexes))  # the pages to OCR are known: say so before the first
     try:
         for done, index in enumerate(indexes, start=1):
             with lock:
