@@ -198,6 +198,25 @@ def test_mixed_pdf_keeps_text_pages_as_text_and_never_ocrs_them(
     assert "backup" in sections[1].text
 
 
+def test_a_page_whose_text_layer_is_garbage_is_read_by_ocr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kbqa.loaders import pdf
+
+    # A CID font without a ToUnicode map, and the map's repair made to fail: PDFium's text
+    # is glyph numbers, the page is garbage as text but draws fine.
+    path = docgen.write_pdf_without_tounicode(tmp_path / "garbled.pdf", [ZH])
+    monkeypatch.setattr(
+        pdf, "_repair_unmapped", lambda data, pages, garbled, limits: (pages, garbled)
+    )
+    (section,) = loaders.load(path, IngestSettings(worker=False))
+    assert section.kind == "ocr" and section.page == 1
+    assert cer(ZH, section.text) <= 0.1, section.text
+    with pytest.raises(LoaderError) as info:
+        loaders.load(path, IngestSettings(worker=False, ocr=False))
+    assert str(info.value) == pdf.NO_UNICODE
+
+
 def test_ocr_off_keeps_the_old_messages(
     kbqa_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
