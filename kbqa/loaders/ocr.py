@@ -283,6 +283,14 @@ def load_image(path: Path, limits: Any) -> list[Section]:
                 report(index + 1, frames)
     except UnidentifiedImageError:
         raise LoaderError("not an image PIL can read (corrupt, or an unknown format)") from None
+    except LoaderError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # PIL's decoders fail on damaged headers in many ways
+        raise LoaderError(
+            f"corrupt or truncated image ({type(exc).__name__}: {exc})"[:300]
+        ) from None
     finally:
         Image.MAX_IMAGE_PIXELS = pil_limit
     paged = len(texts) > 1
