@@ -8,9 +8,13 @@ reader past it. Either way the file becomes a LoaderError that names the limit, 
 gets a fresh reader. While it waits the main process holds no lock and no GIL, so its other
 threads (the UI's other sessions) keep running.
 
-The protocol is in-memory only: a JSON line per request on the reader's stdin; per reply an 8-byte
-length and JSON on its stdout (plain lists and strings: nothing the main process unpickles, so a
-reader subverted by a hostile file cannot run code in the main process). The reader imports only
+OCR (kbqa/loaders/ocr.py) reports each page it reads as a progress message before the reply,
+{"progress": [done, total]}; each one starts the time limit again for the next page (a page is
+bounded by the pixel limit, a file by ingest.max_pages).
+
+The protocol is in-memory only: a JSON line per request on the reader's stdin; per message an
+8-byte length and JSON on its stdout (plain lists and strings: nothing the main process
+unpickles, so a reader subverted by a hostile file cannot run code in the main process). The reader imports only
 the loaders (no torch, no embedder, no pydantic).
 """
 
