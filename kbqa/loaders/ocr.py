@@ -13,7 +13,8 @@ Images are bounded before they are decoded: PIL's `Image.open` reads only the he
 image of more pixels than `pixel_limit(limits)` (derived from the reader's memory limit) is
 refused by name; an allowed but large one is scaled down to what the recogniser can use.
 
-A progress callback (`set_progress`) hears (page done, pages) after each OCR'd page.
+Within `reporting(callback)`, the callback hears (pages done, pages) as pages are OCR'd (the
+reader process forwards it to the main process: kbqa/loaders/worker.py).
 """
 
 from __future__ import annotations
@@ -36,15 +37,14 @@ NO_TEXT_RECOGNISED = "no text recognised in the image (OCR found none)"
 NO_TEXT_ON_PAGES = "no extractable text: the pages have no text layer and OCR recognised none"
 OCR_OFF = "an image: no text without OCR (ingest.ocr is off)"
 
-# The longest side, in pixels, of what the engine is given (an A4 page at 300 dpi is 2481 x 3508).
-# RapidOCR's own default (2000) would scale a 300-dpi page down. The detector works on the page
-# scaled to 960 px, the recogniser on line crops scaled to 48 px high: a larger page costs little
-# time, only memory.
 # PDF pages are rendered at this resolution, chosen by `kbqa bench ocr` (docs/benchmarks.md,
 # "OCR"): Chinese pages' CER 1.1-1.3% at 300 dpi, 1.5-1.8% at 200, 2.6-2.9% at 150 (English
 # 0.1% at 200 and 300, 1.1% at 150), for the same CPU time per page at 200 and 300 (the
 # recogniser reads crops scaled to 48 px high whatever the resolution).
 PDF_DPI = 300
+# The longest side, in pixels, of what the engine is given (an A4 page at 300 dpi is 2481 x 3508;
+# larger images are scaled down). RapidOCR's own default (2000) would scale a 300-dpi page down.
+# The detector works on the page scaled to 960 px: a larger page costs memory, little time.
 MAX_SIDE = 3600
 # Text boxes the detector may return per page: a dense page of text has 40-120 line boxes, a
 # table a few hundred; a page of noise thousands, each a recogniser call.
