@@ -16,20 +16,15 @@ from kbqa.bench.memory import cyclic_pdf, docx_bomb, pdf_bomb, pdf_pages, text_o
 from kbqa.errors import LoaderError
 from kbqa.knowledge_base import KnowledgeBase
 from kbqa.loaders.worker import LoadWorker
-from kbqa.settings import EmbedderSettings, IngestSettings, Settings
+from kbqa.settings import IngestSettings, Settings
 from kbqa.splitter import ChineseAwareSplitter, approx_token_count
+from tests.kb.conftest import FAST_EMBEDDER, make_kb
 
-FAST_EMBEDDER = "all-MiniLM-L6-v2"
 GOOD = "The backup job runs every night at two. It keeps thirty days of copies.\n"
 
 
 def _kb(home: Path, **limits: object) -> KnowledgeBase:
-    settings = Settings(
-        home=home,
-        embedder=EmbedderSettings(name=FAST_EMBEDDER),
-        ingest=IngestSettings(**limits),
-    )
-    return KnowledgeBase.create("limits", settings)
+    return make_kb(home, "limits", embedder=FAST_EMBEDDER, **limits)
 
 
 def _reasons(report) -> dict[str, str]:

@@ -22,12 +22,12 @@ from kbqa.errors import LoaderError
 from kbqa.knowledge_base import KnowledgeBase
 from kbqa.loaders import ocr
 from kbqa.loaders.pdf import NO_TEXT
-from kbqa.settings import EmbedderSettings, IngestSettings, Settings
+from kbqa.settings import IngestSettings, Settings
 from tests import docgen
+from tests.kb.conftest import FAST_EMBEDDER, make_kb
 
 pytest.importorskip("rapidocr_onnxruntime")
 
-FAST_EMBEDDER = "all-MiniLM-L6-v2"
 ZH = "扫描版说明书：水泵每周检修一次。"
 EN = "The backup job runs at two."
 MIXED = "默认端口是 8080，使用 HTTPS 连接。"
@@ -80,12 +80,7 @@ def _png(path: Path, width: int, height: int, raw_rows: bytes | None = None) -> 
 
 
 def _kb(home: Path, **ingest: object) -> KnowledgeBase:
-    settings = Settings(
-        home=home,
-        embedder=EmbedderSettings(name=FAST_EMBEDDER),
-        ingest=IngestSettings(**ingest),
-    )
-    return KnowledgeBase.create("ocr", settings)
+    return make_kb(home, "ocr", embedder=FAST_EMBEDDER, **ingest)
 
 
 def _chunks(kb: KnowledgeBase) -> list[tuple[str, dict]]:

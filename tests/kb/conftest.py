@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from kbqa.knowledge_base import KnowledgeBase
-from kbqa.settings import EmbedderSettings, Settings, StoreSettings
+from kbqa.settings import EmbedderSettings, IngestSettings, Settings, StoreSettings
 from kbqa.store.factory import register_dense_index
 from tests.kb.memory_index import NumpyIndex
 
@@ -25,13 +25,20 @@ def dense(request: pytest.FixtureRequest) -> str:
 
 
 def make_kb(
-    home: Path, name: str = "test", embedder: str | None = None, dense: str | None = None
+    home: Path,
+    name: str = "test",
+    embedder: str | None = None,
+    dense: str | None = None,
+    **ingest: object,
 ) -> KnowledgeBase:
+    """A new knowledge base; `ingest` sets IngestSettings fields (limits, ocr, worker...)."""
     settings = Settings(home=home)
     if embedder:
         settings = settings.model_copy(update={"embedder": EmbedderSettings(name=embedder)})
     if dense:
         settings = settings.model_copy(update={"store": StoreSettings(dense=dense)})
+    if ingest:
+        settings = settings.model_copy(update={"ingest": IngestSettings(**ingest)})
     return KnowledgeBase.create(name, settings)
 
 
