@@ -7,7 +7,8 @@ Checks:
   across `tune.jsonl` and `test.jsonl`, and each id sits in the file the split rule names;
 - each answerable item's evidence occurs, normalised as kbqa's metrics compare text (NFKC, all
   whitespace removed: `kbqa.eval.metrics.normalize`), in its document's text as
-  `kbqa.loaders.load` extracts it, and for a PDF on the stated 1-based physical page;
+  `kbqa.loaders.load` extracts it (tables read as text), and for a PDF on the stated 1-based
+  physical page;
 - the evidence occurs in one place of the corpus only, so retrieval is scored against one spot;
 - an accepted answer occurs in the evidence (`kbqa.eval.metrics.answer_matches`);
 - multi-turn follow-ups lean on the conversation (a pronoun in the last turn);
@@ -61,10 +62,15 @@ def read_all() -> dict[str, list[Question]]:
 
 @cache
 def pages(doc: str) -> tuple[str, ...]:
-    """The document's extracted text: one entry per physical page for PDFs, one entry else."""
-    from kbqa.loaders import load
+    """The document's extracted text: one entry per physical page for PDFs, one entry else.
 
-    sections = load(DOCS / doc)
+    Read with tables as text (`ingest.tables` off): the evidence was copied before kbqa kept
+    tables as Markdown rows. A table's words then read differently in a chunk ("| 990 | ... |"),
+    and a PDF item's hit is still credited by its page (kbqa/eval/metrics.py)."""
+    from kbqa.loaders import load
+    from kbqa.settings import IngestSettings
+
+    sections = load(DOCS / doc, IngestSettings(tables=False))
     if doc.lower().endswith(".pdf"):
         count = max(s.page or 0 for s in sections)
         by_page = [""] * count

@@ -30,15 +30,15 @@ def test_upload_search_cite_and_delete(kbqa_home: Path, tmp_path: Path) -> None:
     service = Service(settings)
     session = new_session(settings)
     guide = write_text_pdf(tmp_path / "in" / "野外指南 guide.pdf", PAGES)
-    junk = tmp_path / "in" / "photo.png"
-    junk.write_bytes(b"\x89PNG\r\n")
+    junk = tmp_path / "in" / "photo.heic"  # a format kbqa does not read (.png it OCRs)
+    junk.write_bytes(b"\x00\x00\x00\x18ftypheic")
     seen: list[tuple[int, int, str]] = []
 
     rows = ingest_uploads(
         service, session, [str(guide), str(junk)], progress=lambda *a: seen.append(a)
     )
 
-    assert rows[0][:2] == ["photo.png", "rejected"]
+    assert rows[0][:2] == ["photo.heic", "rejected"]
     assert rows[1][:2] == ["野外指南 guide.pdf", "added"]
     assert seen and seen[-1][:2] == (1, 1)
     kept = kbqa_home / "uploads" / "default" / "野外指南 guide.pdf"
