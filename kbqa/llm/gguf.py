@@ -50,7 +50,14 @@ def llama_cpp_available() -> bool:
 
 def cache_root(data_dir: Path | None = None) -> Path:
     """Converted models' folder under `data_dir`, the settings' home (`Settings.home`); None:
-    the default settings' home (KBQA_HOME or ~/.kbqa), for callers without settings."""
+    the default settings' home (KBQA_HOME or ~/.kbqa), for callers without settings.
+
+    KBQA_MODEL_CACHE names one folder for every home instead (several homes on one machine,
+    the test run: converting the default model takes about 30 s). Conversions are written to a
+    temporary folder and renamed, so processes sharing it never see half a model."""
+    shared = os.environ.get("KBQA_MODEL_CACHE")
+    if shared:
+        return Path(shared).expanduser()
     if data_dir is None:
         from kbqa.settings import default_home
 

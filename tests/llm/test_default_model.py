@@ -102,6 +102,7 @@ def test_converted_models_live_under_the_settings_home(
     env_home = tmp_path / "env-home"
     env_home.mkdir()
     monkeypatch.setenv("KBQA_HOME", str(env_home))
+    monkeypatch.delenv("KBQA_MODEL_CACHE", raising=False)  # the test run shares one
     home = tmp_path / "home"
     shutil.copytree(smollm2_folder, cache_root(home) / smollm2_folder.name)
     llm = load_llm(Settings(home=home), runtime="transformers")

@@ -268,3 +268,31 @@ def test_create_switch_and_delete(browser, ui_server: Server, artifacts: Path) -
     assert not (ui_server.home / "uploads" / "default" / MANUAL).exists()
     page.screenshot(path=str(artifacts / "06-deleted.png"))
     page.context.close()
+
+
+def test_a_table_source_is_shown_as_a_table(
+    browser, ui_server: Server, artifacts: Path, tmp_path: Path
+) -> None:
+    """A spreadsheet-like upload: the answer cites the table, and its passage renders as one."""
+    from playwright.sync_api import expect
+
+    sheet = tmp_path / "pump-settings.csv"
+    rows = [("Setting", "Default", "Meaning")]
+    rows += [(f"zone{n}.flow", f"{100 + n} l/h", f"water flow of zone {n}") for n in range(12)]
+    rows[5] = ("pump.service.interval", "42 days", "time between two pump services")
+    sheet.write_text("\n".join(",".join(row) for row in rows), "utf-8")
+    page = open_app(browser, ui_server)
+    page.locator("#upload input[type=file]").set_input_files([str(sheet)])
+    expect(page.locator("#upload-report")).to_contain_text("added", timeout=120_000)
+
+    ask(page, "What is the default of pump.service.interval?")
+    labels = citation_labels(page)
+    assert labels and labels[0] == "[1] pump-settings.csv · pump-settings.csv", labels
+    page.locator("#citations label").first.click()
+    table = page.locator("#passage table")
+    expect(table).to_be_visible(timeout=30_000)
+    expect(table.locator("th").first).to_have_text("Setting")
+    expect(table).to_contain_text("pump.service.interval")
+    expect(page.locator("#page-note")).to_contain_text("not a PDF")
+    page.screenshot(path=str(artifacts / "07-table-source.png"))
+    page.context.close()
