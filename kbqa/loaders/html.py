@@ -152,6 +152,28 @@ class _Table:
         self.caption_text = ""
         self.layout = False
 
+    def open(self, name: str) -> None:
+        """A <tr>, <td>/<th> or <caption> starts (ending the row or cell before it)."""
+        if name == "tr":
+            self.end_row()
+            self.row = []
+        elif name in _CELL:
+            self.end_cell()
+            self.cell = []
+        elif name == "caption":
+            self.caption = []
+
+    def close(self, name: str) -> None:
+        if name == "tr":
+            self.end_row()
+        elif name in _CELL:
+            self.end_cell()
+        elif name == "caption" and self.caption is not None:
+            # Cut: the caption heads every chunk of the table (a 5 MB caption, in each one).
+            caption = _SPACES.sub(" ", "".join(self.caption)).strip()
+            self.caption_text = caption[:_MAX_CAPTION_CHARS]
+            self.caption = None
+
     def end_cell(self) -> None:
         if self.cell is not None:
             if self.row is None:
@@ -338,15 +360,7 @@ class _Collector:
             return True
         if not self._in_data_table():
             return False
-        table = self._tables[-1]
-        if name == "tr":
-            table.end_row()
-            table.row = []
-        elif name in _CELL:
-            table.end_cell()
-            table.cell = []
-        elif name == "caption":
-            table.caption = []
+        self._tables[-1].open(name)
         return True
 
     def _table_end(self, name: str) -> bool:
@@ -360,16 +374,7 @@ class _Collector:
             return True
         if not self._in_data_table():
             return False
-        table = self._tables[-1]
-        if name == "tr":
-            table.end_row()
-        elif name in _CELL:
-            table.end_cell()
-        elif name == "caption" and table.caption is not None:
-            # Cut: the caption heads every chunk of the table (a 5 MB caption, in each one).
-            caption = _SPACES.sub(" ", "".join(table.caption)).strip()
-            table.caption_text = caption[:_MAX_CAPTION_CHARS]
-            table.caption = None
+        self._tables[-1].close(name)
         return True
 
     def _end_table(self, table: _Table) -> None:
