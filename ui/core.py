@@ -10,7 +10,6 @@ in the one `Service`.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kbqa.service.errors import error_info
 from kbqa.service.uploads import sanitize_filename
+from kbqa.text.table import markdown_cells
 from kbqa.types import OCR, TABLE
 from kbqa.ui.i18n import TEXT, t
 
@@ -136,12 +136,11 @@ def _table_md(text: str) -> str:
     """A table passage (Markdown rows) shown as a table, every cell escaped like other text."""
     lines = []
     for line in text.splitlines():
-        cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
-        if cells and all(set(cell.strip()) <= {"-"} and cell.strip() for cell in cells):
+        cells = markdown_cells(line)
+        if cells and all(cell and set(cell) <= {"-"} for cell in cells):
             lines.append("|" + "|".join(" --- " for _ in cells) + "|")
         elif cells:
-            escaped = (_md_escape(cell.strip().replace("\\|", "|")) for cell in cells)
-            lines.append("| " + " | ".join(escaped) + " |")
+            lines.append("| " + " | ".join(_md_escape(cell) for cell in cells) + " |")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from kbqa.chain.context import (
     scoring_text,
     sentence_scores,
     table_row_of,
+    table_rows,
 )
 from kbqa.chain.prompts import Template
 from kbqa.llm.base import ChatBackend, Message
@@ -88,15 +89,15 @@ def _focus_table(
 ) -> str:
     """A table chunk cut down to its matching rows, under its header (a row without the header
     would leave the model guessing which value is which)."""
-    lines = hit.text.strip().split("\n")
-    header = "\n".join(lines[:2])
+    header = "\n".join(hit.text.strip().split("\n")[:2])
+    rows = table_rows(hit)
     best: dict[str, float] = {}
     for sentence, score in scored:
-        found = table_row_of(hit, sentence)
+        found = table_row_of(rows, sentence)
         if found is not None:
             best[found[0]] = max(best.get(found[0], 0.0), score)
-    rows = [(line, best.get(line, 0.0)) for line in lines[2:]]
-    kept = focus(rows, floor, lambda t: fits(f"{header}\n{t}"), join="\n")
+    scored_rows = [(line, best.get(line, 0.0)) for line, _ in rows]
+    kept = focus(scored_rows, floor, lambda t: fits(f"{header}\n{t}"), join="\n")
     return f"{header}\n{kept}" if kept else ""
 
 
@@ -116,6 +117,11 @@ def build_prompt(
     texts = [scoring_text(h) for h in hits]
     scored = sentence_scores(query, texts, [h.heading for h in hits], subject)
     top = max((score for rows in scored for _, score in rows), default=0.0)
+    floor = FOCUS_RATIO * top if budget.focus else 0.0
+
+    def fits(text: str, remaining: int) -> bool:
+        return llm.count_tokens(text) + 4 <= remaining
+
     items: list[ContextItem] = []
     used = 0
     for rank, (hit, rows) in enumerate(zip(hits, scored, strict=True)):
@@ -125,13 +131,9 @@ def build_prompt(
         if not budget.focus and llm.count_tokens(whole) + 4 <= remaining:
             text = whole
         elif hit.kind == TABLE:
-            floor = FOCUS_RATIO * top if budget.focus else 0.0
-            text = _focus_table(
-                hit, rows, floor, lambda t, r=remaining: llm.count_tokens(t) + 4 <= r
-            )
+            text = _focus_table(hit, rows, floor, lambda t, r=remaining: fits(t, r))
         else:
-            floor = FOCUS_RATIO * top if budget.focus else 0.0
-            text = focus(rows, floor, lambda t, r=remaining: llm.count_tokens(t) + 4 <= r)
+            text = focus(rows, floor, lambda t, r=remaining: fits(t, r))
             if not text and rank == 0 and not budget.focus:
                 text = whole[: max(remaining, 16)]  # an unmatched best chunk still goes in, cut
         if not text:

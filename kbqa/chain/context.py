@@ -46,24 +46,25 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', "'").strip() + '"'
 
 
+def table_rows(hit: Hit) -> list[tuple[str, str]]:
+    """A table hit's row lines (header and separator left out), each with its row text: the row
+    as a sentence that names its columns (`row_text`)."""
+    header, rows = markdown_body(hit.text)
+    return [(row, row_text(header, markdown_cells(row))) for row in rows]
+
+
 def scoring_text(hit: Hit) -> str:
-    """What the query is matched against: a table's rows as sentences that name their columns
-    (`row_text`), one a paragraph, so a row is scored on its own and with its header's words."""
+    """What the query is matched against: a table's row texts, one a paragraph, so a row is
+    scored on its own and with its header's words."""
     if hit.kind != TABLE:
         return hit.text
-    header, rows = markdown_body(hit.text)
-    return "\n\n".join(row_text(header, markdown_cells(row)) for row in rows) or hit.text
+    return "\n\n".join(text for _, text in table_rows(hit)) or hit.text
 
 
-def table_row_of(hit: Hit, sentence: str) -> tuple[str, str] | None:
-    """The row line of a table hit that a scored sentence comes from, and its row text."""
-    header, rows = markdown_body(hit.text)
+def table_row_of(rows: list[tuple[str, str]], sentence: str) -> tuple[str, str] | None:
+    """The (row line, row text) of `table_rows` that a scored sentence comes from."""
     wanted = sentence.strip()
-    for row in rows:
-        text = row_text(header, markdown_cells(row))
-        if wanted and wanted in text:
-            return row, text
-    return None
+    return next((row for row in rows if wanted and wanted in row[1]), None)
 
 
 def format_context(items: list[ContextItem]) -> str:

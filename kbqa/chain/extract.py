@@ -37,6 +37,7 @@ from kbqa.chain.context import (
     scoring_text,
     sentence_scores,
     table_row_of,
+    table_rows,
 )
 from kbqa.chain.guard import overlap_units
 from kbqa.chain.terms import is_heading_like, sentences
@@ -217,7 +218,7 @@ def answer_passage(query: str, items: list[ContextItem], subject: str = "") -> P
     text = item.hit.text
     if item.hit.kind == TABLE:
         # The quote is the row with its column names; the span, the row in the chunk.
-        found = table_row_of(item.hit, sentence)
+        found = table_row_of(table_rows(item.hit), sentence)
         if found is not None:
             return Passage(text=found[1], number=number, span=locate(found[0], text))
     span = locate(sentence, text)
