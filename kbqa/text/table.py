@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from kbqa.text.cjk import HAN_RE
+
 # A cell longer than this is cut (with "…"): a table row stays one chunk, and one cell of a
 # 10 MB CSV field must not make a chunk of 10 MB.
 MAX_CELL_CHARS = 1000
@@ -107,7 +109,7 @@ def row_text(header: list[str], row: list[str]) -> str:
     """A row as a sentence that names its columns: "Option: -k; Default: off." (zh: "命令：chage；
     功能：管理密码有效期信息。"). A row alone does not say which value is which, and its header words
     are what a question about it asks ("which command ...")."""
-    wide = any("\u4e00" <= ch <= "\u9fff" for ch in "".join(header + row))
+    wide = any(HAN_RE.search(cell) for cell in (*header, *row))
     colon, separator, end = ("：", "；", "。") if wide else (": ", "; ", ".")
     if len(header) != len(row):
         return " | ".join(cell for cell in row if cell) + end
