@@ -158,6 +158,7 @@ class KnowledgeBase:
             raise KnowledgeBaseError(f"no knowledge base named {name!r}")
         records = open_records(folder)
         with records.writer():
+            records.drop()
             records.close()
             # Rename first, so a crash mid-delete never leaves a half-deleted base under the name.
             trash = folder.with_name(f"{_TRASH}{name}-{os.getpid()}")

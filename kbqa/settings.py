@@ -122,6 +122,12 @@ class StoreSettings(_Section):
     records: str = "sqlite"
     dense: str = "faiss"
     lexical: str = "fts5"
+    # Where a new base's records live: "" for its own folder (the three names above), or a
+    # server: postgresql://user@host:5432/db (PostgreSQL + pgvector) or milvus://host:19530 /
+    # milvus:///path/file.db (Milvus, Milvus Lite); the URI's scheme picks all three backends
+    # (kbqa/store/factory.py). Kept without its password (kbqa/store/remote.py). Env:
+    # KBQA_STORE__URI, KBQA_STORE_PASSWORD.
+    uri: str = ""
 
 
 class IngestSettings(_Section):

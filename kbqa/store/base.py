@@ -190,6 +190,11 @@ class RecordStore(Protocol):
         and has closed the indexes."""
         ...
 
+    def drop(self) -> None:
+        """Delete what the base keeps outside its folder (a server's tables or collections);
+        the caller holds writer() and removes the folder afterwards."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -6,8 +6,11 @@ choice, whatever the settings say. A backend is a factory registered under a nam
 
     register_dense_index("numpy", lambda records: NumpyIndex(records))
 
-Record-store factories take (folder, create) and come with a test saying whether a folder holds
-one; index factories take the opened record store.
+Record-store factories take (folder, create, remote) and come with a test saying whether a
+folder holds one; index factories take the opened record store. `remote` is None for a base kept
+in its folder, else the server it lives on (kbqa/store/remote.py): a URI scheme registered with
+`register_store_scheme("postgresql", StoreSettings(records=..., dense=..., lexical=...))` picks
+the three backends for a base created with `Settings.store.uri` (`kbqa kb create --store URI`).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from pathlib import Path
 from kbqa.errors import KnowledgeBaseError
 from kbqa.settings import StoreSettings
 from kbqa.store.base import DenseIndex, LexicalIndex, RecordStore
+from kbqa.store.remote import Remote, remote_for, scheme_of, write_pointer
 from kbqa.store.store import Store
 
-RecordStoreFactory = Callable[[Path, bool], RecordStore]
+RecordStoreFactory = Callable[[Path, bool, Remote | None], RecordStore]
 DenseIndexFactory = Callable[[RecordStore], DenseIndex]
 LexicalIndexFactory = Callable[[RecordStore], LexicalIndex]
 
@@ -39,6 +43,7 @@ class _RecordBackend:
 _records: dict[str, _RecordBackend] = {}
 _dense: dict[str, DenseIndexFactory] = {}
 _lexical: dict[str, LexicalIndexFactory] = {}
+_schemes: dict[str, StoreSettings] = {}
 
 
 def register_record_store(
@@ -59,6 +64,11 @@ def register_lexical_index(name: str, factory: LexicalIndexFactory) -> None:
     _lexical[name] = factory
 
 
+def register_store_scheme(scheme: str, backends: StoreSettings) -> None:
+    """A store URI `scheme://…` makes new bases with these three backends."""
+    _schemes[scheme] = backends
+
+
 def _builtins() -> None:
     # Registered lazily (and only once) so that importing the factory stays cheap.
     if "sqlite" in _records:
@@ -68,7 +78,7 @@ def _builtins() -> None:
 
     register_record_store(
         "sqlite",
-        lambda folder, create: SQLiteRecordStore(folder, create=create),
+        lambda folder, create, remote: SQLiteRecordStore(folder, create=create),
         holds_store,
         describe_damage,
     )
@@ -98,26 +108,60 @@ def holds_knowledge_base(folder: Path) -> bool:
     return Path(folder).is_dir() and any(b.holds(Path(folder)) for b in _records.values())
 
 
-def open_records(folder: Path, choice: StoreSettings | None = None, *, create: bool = False):
-    """The record store in `folder` (a new one of `choice.records` when `create` and none)."""
+def backends_for(choice: StoreSettings) -> StoreSettings:
+    """The three backends a new base gets: the URI scheme's when `choice.uri` names a server."""
+    _builtins()
+    if not choice.uri:
+        return choice
+    scheme = scheme_of(choice.uri)
+    if scheme not in _schemes:
+        known = ", ".join(f"{name}://" for name in sorted(_schemes)) or "none"
+        raise KnowledgeBaseError(f"unknown store URI scheme {scheme}:// (registered: {known})")
+    return _schemes[scheme].model_copy(update={"uri": choice.uri})
+
+
+def open_records(
+    folder: Path,
+    choice: StoreSettings | None = None,
+    *,
+    create: bool = False,
+    name: str | None = None,
+):
+    """The record store in `folder` (a new one of `choice`'s backends when `create` and none).
+
+    A new base on a server is called `name` there (default: the folder's name); a base of that
+    name already on the server is opened, not replaced (a second replica attaching to it).
+    """
     _builtins()
     folder = Path(folder)
+    choice = choice or StoreSettings()
     for backend in _records.values():
         if backend.holds(folder):
-            return backend.open(folder, False)
+            return backend.open(folder, False, remote_for(folder, choice.uri))
     if not create:
         raise KnowledgeBaseError(f"no knowledge base at {folder}")
-    return _pick("record store", _records, (choice or StoreSettings()).records).open(folder, True)
+    backends = backends_for(choice)
+    remote = Remote(choice.uri, name or folder.name) if choice.uri else None
+    records = _pick("record store", _records, backends.records).open(folder, True, remote)
+    if remote is not None:  # only once the server has the base: a failed create leaves nothing
+        write_pointer(folder, records.name, remote)
+    return records
 
 
-def open_store(folder: Path, choice: StoreSettings | None = None, *, create: bool = False) -> Store:
+def open_store(
+    folder: Path,
+    choice: StoreSettings | None = None,
+    *,
+    create: bool = False,
+    name: str | None = None,
+) -> Store:
     """Open the knowledge base in `folder` with the backends its manifest names; a new one (or
     one made before backends were recorded) gets `choice` (or the legacy trio) written there."""
     choice = choice or StoreSettings()
     existed = holds_knowledge_base(folder)
-    records = open_records(folder, choice, create=create)
+    records = open_records(folder, choice, create=create, name=name)
     try:
-        fallback = LEGACY if existed and records.count() else choice
+        fallback = LEGACY if existed and records.count() else backends_for(choice)
         dense_name = records.get_meta("dense_index") or fallback.dense
         lexical_name = records.get_meta("lexical_index") or fallback.lexical
         dense = _pick("dense index", _dense, dense_name)(records)
@@ -127,6 +171,8 @@ def open_store(folder: Path, choice: StoreSettings | None = None, *, create: boo
             "dense_index": dense_name,
             "lexical_index": lexical_name,
         }
+        if (remote := remote_for(folder)) is not None:
+            wanted["store_uri"] = remote.kept_uri  # never a password
         if any(records.get_meta(key) != value for key, value in wanted.items()):
             records.set_meta(wanted)
     except BaseException:

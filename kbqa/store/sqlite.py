@@ -453,6 +453,9 @@ class SQLiteRecordStore:
         os.replace(self.db_path, aside)
         os.replace(fresh, self.db_path)
 
+    def drop(self) -> None:
+        """Nothing outside the folder: removing the folder deletes the base."""
+
     def close(self) -> None:
         connection = getattr(self._local, "db", None)
         if connection is not None:
