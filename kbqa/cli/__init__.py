@@ -13,7 +13,7 @@ import os
 import sys
 
 # Order here is the order in `kbqa --help`.
-COMMAND_MODULES = ["ingest", "kb", "search", "ask", "eval", "models", "ui", "bench"]
+COMMAND_MODULES = ["ingest", "kb", "search", "ask", "eval", "models", "ui", "serve", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
