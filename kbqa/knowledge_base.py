@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kbqa.errors import EmbedderMismatch, KBQAError, KnowledgeBaseDamaged, KnowledgeBaseError
-from kbqa.settings import Settings
+from kbqa.settings import Settings, StoreSettings
 from kbqa.store.base import FileRecord
+from kbqa.store.copy import CopyReport, copy_folder, settle_moves
 from kbqa.store.factory import describe_damage, holds_knowledge_base, open_records, open_store
 from kbqa.store.leftovers import remove_abandoned_folders
 from kbqa.store.store import Store
@@ -149,6 +150,7 @@ class KnowledgeBase:
         if not settings.kb_root.is_dir():
             return []
         remove_abandoned_folders(settings.kb_root, _TRASH)  # deletions a kill interrupted
+        settle_moves(settings.kb_root)  # and moves (kbqa kb copy)
         return sorted(p.name for p in settings.kb_root.iterdir() if holds_knowledge_base(p))
 
     @classmethod
@@ -164,6 +166,29 @@ class KnowledgeBase:
             trash = folder.with_name(f"{_TRASH}{name}-{os.getpid()}")
             folder.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+    @classmethod
+    def copy(
+        cls,
+        name: str,
+        to: StoreSettings,
+        *,
+        as_name: str | None = None,
+        settings: Settings | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> CopyReport:
+        """Copy base `name` to a new base on the store `to` (its `uri`; "" is the embedded
+        default) without re-embedding. Under its own name (`as_name` None or `name`) this is a
+        move: the name then points at the copy and the original is deleted."""
+        settings = settings or Settings.load()
+        source = cls.folder_for(name, settings)
+        target = cls.folder_for(as_name or name, settings)
+        if not holds_knowledge_base(source):
+            raise KnowledgeBaseError(f"no knowledge base named {name!r}")
+        if target != source and holds_knowledge_base(target):
+            raise KnowledgeBaseError(f"knowledge base {target.name!r} already exists")
+        with reporting_damage(name):
+            return copy_folder(source, target, to, progress)
 
     @property
     def path(self) -> Path:

@@ -1,10 +1,16 @@
-"""`kbqa kb list|show|remove|delete|check|repair`."""
+"""`kbqa kb list|show|create|copy|remove|delete|check|repair`."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+
+_STORE_HELP = (
+    "where the records live: postgresql://user@host:5432/db, milvus://host:19530, "
+    "milvus:///path/file.db (Milvus Lite); default: the embedded SQLite + FAISS store "
+    "(password: KBQA_STORE_PASSWORD, PGPASSWORD or MILVUS_TOKEN, never kept)"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,6 +23,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("name", nargs="?", help="default: 'default'")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler="kbqa.cli.kb:show")
+    create = actions.add_parser(
+        "create",
+        help="create an empty knowledge base, in its folder or on a server (or attach to one "
+        "already there)",
+    )
+    create.add_argument("name")
+    create.add_argument("--store", metavar="URI", help=_STORE_HELP)
+    create.set_defaults(handler="kbqa.cli.kb:create")
+    copy = actions.add_parser(
+        "copy", help="copy (or move) a knowledge base to another store without re-embedding"
+    )
+    copy.add_argument("name")
+    copy.add_argument("--to", required=True, metavar="URI", help=_STORE_HELP + "; 'embedded'")
+    copy.add_argument(
+        "--as",
+        dest="as_name",
+        metavar="NEW",
+        help="name of the copy (default: the same name, which then points at the copy: a move)",
+    )
+    copy.set_defaults(handler="kbqa.cli.kb:copy")
     remove = actions.add_parser("remove", help="remove one file from a knowledge base")
     remove.add_argument(
         "source",
@@ -111,6 +137,59 @@ def show(args: argparse.Namespace) -> int:
     for f in files:
         pages = f" {counted(f['pages'], 'page')}" if f["pages"] else ""
         print(f"  {f['path']}\t{counted(f['chunks'], 'chunk')}{pages}\tsha256 {f['sha256'][:12]}")
+    return 0
+
+
+def _store_choice(settings, uri: str | None):
+    """The store settings a `--store`/`--to` URI names ('embedded': the default in-folder one)."""
+    if uri is None:
+        return settings.store
+    return settings.store.model_copy(update={"uri": "" if uri in {"", "embedded"} else uri})
+
+
+def create(args: argparse.Namespace) -> int:
+    from kbqa.cli import load_settings
+    from kbqa.knowledge_base import KnowledgeBase
+    from kbqa.store.remote import redact
+
+    settings = load_settings(args)
+    settings = settings.model_copy(update={"store": _store_choice(settings, args.store)})
+    existed = KnowledgeBase.exists(args.name, settings)
+    kb = KnowledgeBase.create(args.name, settings)
+    try:
+        where = redact(settings.store.uri) if settings.store.uri else str(kb.path)
+        if existed:
+            print(f"knowledge base {args.name!r} already exists ({where})")
+        elif kb.count_chunks():
+            print(f"attached {args.name!r} on {where}: {kb.count_chunks()} chunks already there")
+        else:
+            print(f"created knowledge base {args.name!r} on {where}")
+    finally:
+        kb.close()
+    return 0
+
+
+def copy(args: argparse.Namespace) -> int:
+    from kbqa.cli import load_settings
+    from kbqa.ingest import counted
+    from kbqa.knowledge_base import KnowledgeBase
+    from kbqa.store.remote import redact
+
+    settings = load_settings(args)
+    choice = _store_choice(settings, args.to)
+    report = KnowledgeBase.copy(
+        args.name,
+        choice,
+        as_name=args.as_name,
+        settings=settings,
+        progress=lambda doc: print(f"  copied {doc}", flush=True),
+    )
+    where = redact(choice.uri) if choice.uri else "the embedded store"
+    what = f"{counted(report.files, 'file')}, {counted(report.chunks, 'chunk')}"
+    if args.as_name in {None, args.name}:
+        print(f"moved {args.name!r} to {where} ({what}, not re-embedded); the original is deleted")
+    else:
+        print(f"copied {args.name!r} to {args.as_name!r} on {where} ({what}, not re-embedded)")
     return 0
 
 
