@@ -84,6 +84,11 @@ def _builtins() -> None:
     )
     _dense.setdefault("faiss", FaissIndex)
     _lexical.setdefault("fts5", FTS5Index)
+    from kbqa.store import postgres
+
+    postgres.register(
+        register_record_store, register_dense_index, register_lexical_index, register_store_scheme
+    )
 
 
 def _pick(kind: str, registry: dict, name: str):

@@ -1,0 +1,320 @@
+"""The dense and lexical indexes of a PostgreSQL-kept base (kbqa/store/postgres.py).
+
+- `PgVectorIndex` ("pgvector"): pgvector's negative inner product `<#>` over the `chunks` rows,
+  exact (no approximate index, so its hits are FAISS's flat index's). Nothing to keep in step:
+  the vectors are the rows, written in the record store's transaction, so every process sees
+  every commit at once.
+- `PgBM25Index` ("pg-bm25"): BM25 over kbqa's own jieba/word tokens (kbqa/store/tokenize.py).
+  PostgreSQL has no BM25 (`ts_rank` is not BM25) and no good Chinese text-search parser (the
+  `zhparser`/`pg_jieba` extensions are not on most servers, nor in pgserver), so the tokens are
+  kbqa's, kept in a postings table (term, chunk, tf) with each chunk's token count, written
+  inside the record store's transaction, and scored in SQL with exactly SQLite FTS5's bm25():
+  k1 = 1.2, b = 0.75, IDF = log((N - n + 0.5) / (n + 0.5)) floored at 1e-6, over the whole
+  table's N and average length, the query an OR of its distinct tokens. So its rankings are the
+  fts5 index's (terms are cut as FTS5's unicode61 tokenizer cuts the token text it is given;
+  the one difference: a query token FTS5 would cut in two, "a_b", is two OR-ed terms here, not
+  the phrase "a b").
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from kbqa.errors import KnowledgeBaseError
+from kbqa.store.base import Change, NewChunk, Problem, RecordStore
+from kbqa.store.tokenize import tokenize
+
+K1 = 1.2
+B = 0.75
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    """pgvector's text form of a float32 vector (repr round-trips every float32 exactly)."""
+    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist())) + "]"
+
+
+def read_vector(blob: bytes) -> np.ndarray:
+    """A float32 vector from pgvector's binary form (int16 dimension, int16 unused, big-endian
+    float4s)."""
+    return np.frombuffer(blob, dtype=">f4", offset=4).astype(np.float32)
+
+
+def _needs_postgres(records: RecordStore, index: str) -> None:
+    if getattr(records, "name", None) != "postgres":
+        raise KnowledgeBaseError(
+            f"the {index} index needs the postgres record store, not {records.name!r}"
+        )
+
+
+class _RawIndex:
+    """pgvector's own query, shaped like a FAISS index (`ntotal`, `d`, `search(queries, k)`),
+    for benchmarks against the raw engine and for consistency checks."""
+
+    def __init__(self, records: Any) -> None:
+        self.records = records
+        self.ntotal = records.count()
+        self.d = records.dimension() or 0
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.d or queries.shape[-1])
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for row, query in enumerate(queries):
+            found = self.records.db.execute(
+                "SELECT id, -(vector <#> %s::vector) FROM chunks ORDER BY vector <#> %s::vector "
+                "LIMIT %s",
+                (literal := vector_literal(query), literal, k),
+            ).fetchall()
+            for column, (chunk_id, score) in enumerate(found):
+                ids[row, column], scores[row, column] = chunk_id, score
+        return scores, ids
+
+
+class PgVectorIndex:
+    name = "pgvector"
+    part = "dense index"
+
+    def __init__(self, records: RecordStore) -> None:
+        _needs_postgres(records, self.name)
+        self.records: Any = records
+
+    def apply(self, change: Change) -> None:
+        pass  # the vectors are the rows, committed in the record store's transaction
+
+    def search(
+        self, vector: np.ndarray, limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        if limit <= 0:
+            return []
+        literal = vector_literal(np.asarray(vector, dtype=np.float32).reshape(-1))
+        if allowed is None:
+            rows = self.records.db.execute(
+                "SELECT id, -(vector <#> %s::vector) FROM chunks "
+                "ORDER BY vector <#> %s::vector, id LIMIT %s",
+                (literal, literal, limit),
+            ).fetchall()
+        else:
+            if len(allowed) == 0:
+                return []
+            rows = self.records.db.execute(
+                "SELECT id, -(vector <#> %s::vector) FROM chunks WHERE id = ANY(%s) "
+                "ORDER BY vector <#> %s::vector, id LIMIT %s",
+                (literal, [int(i) for i in allowed], literal, limit),
+            ).fetchall()
+        return [(int(chunk_id), float(score)) for chunk_id, score in rows]
+
+    def index(self) -> _RawIndex:
+        return _RawIndex(self.records)
+
+    def save(self) -> None:
+        pass  # persisted on write
+
+    def check(self) -> list[Problem]:
+        """Every chunk has a vector of the manifest's dimension (the index is the rows)."""
+        dimension = self.records.dimension()
+        if not dimension:
+            return []
+        wrong = self.records.db.execute(
+            "SELECT count(*) FROM chunks WHERE vector_dims(vector) <> %s", (dimension,)
+        ).fetchone()[0]
+        if wrong:
+            return [Problem(self.part, f"{wrong} vectors are not {dimension}-d", False)]
+        return []
+
+    def rebuild(self) -> None:
+        pass  # nothing derived to rebuild: searches read the rows
+
+    def close(self) -> None:
+        pass  # the record store owns the connections
+
+
+_LEXICAL_TABLES = """
+CREATE TABLE IF NOT EXISTS postings (
+    term text NOT NULL,
+    chunk bigint NOT NULL,
+    tf integer NOT NULL,
+    PRIMARY KEY (term, chunk)
+);
+CREATE INDEX IF NOT EXISTS postings_chunk ON postings (chunk);
+CREATE TABLE IF NOT EXISTS lexical_lengths (chunk bigint PRIMARY KEY, tokens integer NOT NULL);
+CREATE TABLE IF NOT EXISTS lexical_totals (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    rows bigint NOT NULL,
+    tokens bigint NOT NULL
+);
+INSERT INTO lexical_totals VALUES (true, 0, 0) ON CONFLICT DO NOTHING;
+"""
+
+
+def _unicode61(token: str) -> list[str]:
+    """The terms SQLite FTS5's default tokenizer (unicode61, remove_diacritics 1) makes of
+    `token`: runs of letters, numbers and private-use characters, case-folded, Latin
+    diacritics removed."""
+    terms: list[str] = []
+    current: list[str] = []
+    for char in token:
+        category = unicodedata.category(char)
+        if category[0] in "LN" or category == "Co":
+            current.append(char)
+        elif current:
+            terms.append("".join(current))
+            current = []
+    if current:
+        terms.append("".join(current))
+    return [_fold(term) for term in terms]
+
+
+def _fold(term: str) -> str:
+    term = term.lower()
+    if term.isascii():
+        return term
+    out = []
+    for char in term:
+        if ord(char) < 0x2B0 or 0x1E00 <= ord(char) <= 0x1EFF:  # Latin: drop the accents
+            base = "".join(
+                c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c)
+            )
+            out.append(base or char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def lexical_terms(text: str) -> list[str]:
+    """The terms a chunk's lexical text is indexed under, as FTS5 indexes kbqa's tokens."""
+    return [term for token in tokenize(text) for term in _unicode61(token)]
+
+
+class PgBM25Index:
+    name = "pg-bm25"
+    part = "lexical index"
+
+    def __init__(self, records: RecordStore) -> None:
+        _needs_postgres(records, self.name)
+        self.records: Any = records
+        with records.transaction() as tx:
+            tx.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x6B627161, 0))
+            tx.execute(_LEXICAL_TABLES)
+
+    def add(self, tx: Any, chunks: Iterable[tuple[int, NewChunk]]) -> None:
+        postings: list[tuple[str, int, int]] = []
+        lengths: list[tuple[int, int]] = []
+        for chunk_id, chunk in chunks:
+            terms = lexical_terms(chunk.lexical_text())
+            lengths.append((int(chunk_id), len(terms)))
+            postings.extend((term, int(chunk_id), tf) for term, tf in Counter(terms).items())
+        if not lengths:
+            return
+        cursor = tx.cursor()
+        with cursor.copy("COPY lexical_lengths (chunk, tokens) FROM STDIN") as copy:
+            for row in lengths:
+                copy.write_row(row)
+        with cursor.copy("COPY postings (term, chunk, tf) FROM STDIN") as copy:
+            for row in postings:
+                copy.write_row(row)
+        tx.execute(
+            "UPDATE lexical_totals SET rows = rows + %s, tokens = tokens + %s",
+            (len(lengths), sum(n for _, n in lengths)),
+        )
+
+    def remove(self, tx: Any, ids: Sequence[int]) -> None:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return
+        tx.execute("DELETE FROM postings WHERE chunk = ANY(%s)", (ids,))
+        tx.execute(
+            "WITH gone AS (DELETE FROM lexical_lengths WHERE chunk = ANY(%s) RETURNING tokens) "
+            "UPDATE lexical_totals SET rows = rows - (SELECT count(*) FROM gone), "
+            "tokens = tokens - (SELECT coalesce(sum(tokens), 0) FROM gone)",
+            (ids,),
+        )
+
+    def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
+        # One FTS5 phrase per distinct query token; a phrase of several unicode61 terms (see the
+        # module docstring) counts as its terms.
+        terms = [term for token in dict.fromkeys(tokenize(query)) for term in _unicode61(token)]
+        if not terms or limit <= 0:
+            return []
+        if allowed is not None and len(allowed) == 0:
+            return []
+        filter_sql = "" if allowed is None else "AND p.chunk = ANY(%(allowed)s)"
+        params: dict[str, Any] = {"terms": terms, "limit": limit, "k1": K1, "b": B}
+        if allowed is not None:
+            params["allowed"] = [int(i) for i in allowed]
+        # A term given twice (two tokens that fold alike) is summed twice, as FTS5 sums over
+        # its phrases.
+        rows = self.records.db.execute(
+            f"""
+            WITH q AS (SELECT term FROM unnest(%(terms)s::text[]) AS t(term)),
+            totals AS (
+                SELECT rows::float8 AS n, tokens::float8 / greatest(rows, 1) AS avgdl
+                FROM lexical_totals
+            ),
+            df AS (
+                SELECT p.term, count(*)::float8 AS hits FROM postings p
+                WHERE p.term IN (SELECT term FROM q) GROUP BY p.term
+            ),
+            raw AS (
+                SELECT df.term, ln((t.n - df.hits + 0.5) / (df.hits + 0.5)) AS x FROM df, totals t
+            ),
+            idf AS (SELECT term, CASE WHEN x <= 0 THEN 1e-6 ELSE x END AS w FROM raw)
+            SELECT p.chunk,
+                sum(idf.w * (p.tf * (%(k1)s + 1)) / (p.tf + %(k1)s * (1 - %(b)s
+                    + %(b)s * l.tokens / nullif(t.avgdl, 0)))) AS score
+            FROM q JOIN idf ON idf.term = q.term
+            JOIN postings p ON p.term = q.term {filter_sql}
+            JOIN lexical_lengths l ON l.chunk = p.chunk
+            CROSS JOIN totals t
+            GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT %(limit)s
+            """,
+            params,
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def check(self) -> list[Problem]:
+        db = self.records.db
+        try:
+            missing = db.execute(
+                "SELECT count(*) FROM chunks c WHERE NOT EXISTS "
+                "(SELECT 1 FROM lexical_lengths l WHERE l.chunk = c.id)"
+            ).fetchone()[0]
+            extra = db.execute(
+                "SELECT count(*) FROM lexical_lengths l WHERE NOT EXISTS "
+                "(SELECT 1 FROM chunks c WHERE c.id = l.chunk)"
+            ).fetchone()[0]
+            stray = db.execute(
+                "SELECT count(DISTINCT chunk) FROM postings p WHERE NOT EXISTS "
+                "(SELECT 1 FROM lexical_lengths l WHERE l.chunk = p.chunk)"
+            ).fetchone()[0]
+            totals = db.execute("SELECT rows, tokens FROM lexical_totals").fetchone()
+            counted = db.execute(
+                "SELECT count(*), coalesce(sum(tokens), 0) FROM lexical_lengths"
+            ).fetchone()
+        except self.records._psycopg.Error as error:
+            return [Problem(self.part, f"the postings cannot be read ({error})", True)]
+        if missing or extra or stray:
+            detail = f"the postings lack {missing} chunks and hold {extra + stray} that are gone"
+            return [Problem(self.part, detail, True)]
+        if totals is None or tuple(map(int, totals)) != tuple(map(int, counted)):
+            return [Problem(self.part, "the postings' totals do not match their rows", True)]
+        return []
+
+    def rebuild(self) -> None:
+        with self.records.transaction() as tx:
+            tx.execute("TRUNCATE postings, lexical_lengths")
+            tx.execute("UPDATE lexical_totals SET rows = 0, tokens = 0")
+            batch: list[tuple[int, NewChunk]] = []
+            for chunk in self.records.iter_chunks():
+                batch.append((chunk.id, NewChunk(chunk.uid, chunk.text, chunk.metadata)))
+                if len(batch) >= 1000:
+                    self.add(tx, batch)
+                    batch = []
+            self.add(tx, batch)
+
+    def close(self) -> None:
+        pass  # the record store owns the connections
