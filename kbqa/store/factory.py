@@ -89,6 +89,9 @@ def _builtins() -> None:
     postgres.register(
         register_record_store, register_dense_index, register_lexical_index, register_store_scheme
     )
+    from kbqa.store import milvus
+
+    milvus.register()
 
 
 def _pick(kind: str, registry: dict, name: str):

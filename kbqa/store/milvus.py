@@ -1,0 +1,216 @@
+"""The Milvus record store: a knowledge base kept in Milvus collections (a cluster, or Milvus Lite).
+
+URIs (`kbqa kb create NAME --store URI`, or `Settings.store.uri`):
+    milvus:///abs/path/kb.db          Milvus Lite: a local .db (one process at a time; the tests')
+    milvus://host:19530               a Milvus server over http (port 19530 when none is given)
+    milvus+https://host[:443]/db      over TLS; a path's first segment names the Milvus database
+    milvus://user:password@host       credentials: "user:password" is the token; without a password
+                                      in the URI it comes from KBQA_STORE_PASSWORD; with no user,
+                                      the token is MILVUS_TOKEN (or KBQA_STORE_PASSWORD). Neither is
+                                      ever written down (remote.json keeps the redacted URI).
+
+A base called N on the server is five collections, `kbqa_N_<part>` (N with characters other
+than letters, digits and '_' escaped as _xx):
+    meta     the manifest (key -> value), the id counter, the commit record, the writer's lease
+    files    one row per file version: key "<generation>:<doc>", the FileRecord fields
+    chunks   id (the chunk id), uid, doc, position, text, metadata (JSON text), the vector
+             (FLAT index, IP metric: exact inner product on the L2-normalised vectors)
+    lexical  id and the chunk's kbqa tokens, with Milvus's BM25 function (kbqa/store/milvus_index.py)
+    gone     ids and file keys a batch deletes, tagged with that batch's generation
+(Milvus requires a vector field in every collection; meta, files and gone carry a 2-d dummy.)
+The chunks and lexical collections are made at the first insert, when the dimension is known.
+
+Atomic batches without transactions. Every chunk, lexical and file row carries `added`, the
+generation of the batch that wrote it. The commit record (meta key "commit": generation, state,
+and how many deletions await sweeping) names the committed generation C. Every read filters on
+`added <= C` (and, while the commit record says deletions await sweeping, on the ids and keys in
+`gone` tagged <= C), so what a batch writes is invisible until it commits. A batch at C writes:
+new rows tagged P = C + 1; deletions as `gone` rows tagged P (the rows stay, still visible at C);
+then the commit point, one row upsert of the commit record to generation P with a new random
+state; then sweeps: deletes the gone rows' targets and the gone rows, and records that nothing
+awaits sweeping. A crash before the commit point leaves rows tagged P that no reader sees; one
+after it leaves gone rows that readers honour until swept. Every batch (`transaction()`) starts
+by repairing what a killed one left: rows tagged > C are deleted, and committed deletions are
+swept. So a batch is all or nothing, and a state is never half visible (tests/kb/test_milvus.py
+kills a writer mid-batch and reopens). A failed batch deletes its own rows at once.
+
+Chunk ids come from a counter in meta, advanced before the rows are written, so an id is never
+reused (a killed batch only skips some).
+
+Exclusive writing (`writer()`): Milvus Lite takes a flock on a file beside the .db
+(`kb.db.kbqa_N.lock`), like the sqlite store's write.lock (threads of one process exclude each
+other too). On a server there is no shared file system and Milvus has no compare-and-set, so a
+writer holds a lease row in meta (owner, expiry 60 s, renewed every 20 s by a thread while held)
+and confirms after a pause that its write won. Its limit, honestly: two writers that read the
+lease row as free within the same ~0.3 s can both believe they won; the commit then checks that
+the generation is still the one the batch started from, so the later of two colliding batches is
+refused rather than interleaved, but a collision is not prevented. Replicas that must never
+collide should serialise writes elsewhere (one ingesting replica), or use PostgreSQL.
+
+Reads are never cached: every call asks the server for the committed generation first, so a
+second client (or, on a server, another process) sees a commit as soon as it lands. Milvus Lite
+serves one process at a time (its data folder is flock'ed), so cross-process sharing needs a
+server.
+
+Not supported: texts or metadata over 65,535 bytes of UTF-8 in one chunk (Milvus VARCHAR's
+limit; refused with a clear error). `check()` reads every row; `rewrite()` sweeps what a killed
+writer left (the server keeps its own storage: there is no file of ours to copy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from kbqa.errors import KnowledgeBaseError
+from kbqa.store.remote import Remote
+
+SCHEMA_VERSION = 1
+VARCHAR_MAX = 65535
+PATH_MAX = 4096
+BATCH = 1000  # rows per insert, ids per `in [...]` filter
+WINDOW = 4096  # ids per page when reading in id order
+LEASE_S = 60.0
+STRONG = "Strong"
+_RESERVED = frozenset({"commit", "next_id", "writer"})
+_DUMMY = [0.0, 1.0]
+
+_CHUNK_FIELDS = ["id", "uid", "doc", "position", "text", "metadata"]
+_FILE_FIELDS = ["doc", "source", "origin", "sha256", "size", "mtime", "pages", "chunks", "added_at"]
+
+
+def connection(remote: Remote) -> tuple[str, dict[str, str]]:
+    """(pymilvus uri, its keyword arguments) for a milvus:// store URI: a .db path for Lite."""
+    parts = urlsplit(remote.uri)
+    transport = parts.scheme.lower().partition("+")[2] or "http"
+    if transport not in {"http", "https"}:
+        raise KnowledgeBaseError(
+            f"store URI {remote.kept_uri!r}: use milvus://host:19530, milvus+https://host "
+            "or milvus:///abs/path/kb.db"
+        )
+    if not parts.netloc:
+        path = unquote(parts.path)
+        if not path.endswith(".db") or not path.startswith("/"):
+            raise KnowledgeBaseError(
+                f"store URI {remote.kept_uri!r}: Milvus Lite needs an absolute .db path "
+                "(milvus:///abs/path/kb.db)"
+            )
+        return path, {}
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    port = parts.port or (443 if transport == "https" else 19530)
+    options: dict[str, str] = {}
+    user = unquote(parts.username or "")
+    secret = unquote(parts.password) if parts.password else remote.password()
+    if user:
+        options["token"] = f"{user}:{secret}" if secret else user
+    elif token := os.environ.get("MILVUS_TOKEN") or secret:
+        options["token"] = token
+    if database := parts.path.strip("/").split("/")[0]:
+        options["db_name"] = unquote(database)
+    return f"{transport}://{host}:{port}", options
+
+
+def collection_prefix(name: str) -> str:
+    """`kbqa_<name>`, with characters Milvus refuses in a collection name escaped as _xx."""
+    escaped = "".join(
+        c if c.isascii() and (c.isalnum() or c == "_") else f"_{ord(c):02x}" for c in name
+    )
+    return f"kbqa_{escaped}"
+
+
+def literal(value: str) -> str:
+    """A Milvus filter string literal (JSON's escapes, which Milvus reads)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _ints(values: Iterable[int]) -> str:
+    return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def _strings(values: Iterable[str]) -> str:
+    return "[" + ",".join(literal(v) for v in values) + "]"
+
+
+def _parts(values: Sequence, size: int = BATCH) -> Iterator[Sequence]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(frozen=True)
+class View:
+    """One committed state as readers see it: its generation and the deletions not yet swept."""
+
+    generation: int
+    state: str
+    gone_ids: frozenset[int] = frozenset()
+    gone_keys: frozenset[str] = frozenset()
+    unswept: bool = False  # the commit record says deletions await sweeping
+
+    def chunks(self) -> str:
+        """The filter that keeps exactly the chunk (and lexical) rows of this state."""
+        where = f"added <= {self.generation}"
+        return f"{where} and id not in {_ints(sorted(self.gone_ids))}" if self.gone_ids else where
+
+    def files(self) -> str:
+        where = f"added <= {self.generation}"
+        return (
+            f"{where} and key not in {_strings(sorted(self.gone_keys))}"
+            if self.gone_keys
+            else where
+        )
+
+
+@dataclass
+class Batch:
+    """The handle `transaction()` yields: what this batch has written so far."""
+
+    view: View
+    pending: int  # the generation its rows are tagged with
+    wrote: bool = False
+    state: str | None = None
+    gone_ids: set[int] = field(default_factory=set)
+    gone_keys: set[str] = field(default_factory=set)
+    new_chunks: set[int] = field(default_factory=set)
+    new_lexical: set[int] = field(default_factory=set)
+    new_files: set[str] = field(default_factory=set)
+
+
+def _commit_value(generation: int, state: str, gone: int) -> str:
+    return json.dumps({"generation": generation, "state": state, "gone": gone})
+
+
+def vector_index(client: Any) -> Any:
+    """FLAT (exact) over the inner product: the vectors are L2-normalised."""
+    index = client.prepare_index_params()
+    index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+    return index
+
+
+def register() -> None:
+    """Register the milvus record store, its two indexes and the milvus:// scheme."""
+    from kbqa.settings import StoreSettings
+    from kbqa.store.factory import (
+        register_dense_index,
+        register_lexical_index,
+        register_record_store,
+        register_store_scheme,
+    )
+    from kbqa.store.milvus_index import MilvusBM25Index, MilvusDenseIndex
+    from kbqa.store.milvus_records import MilvusRecordStore
+    from kbqa.store.remote import holds_remote
+
+    register_record_store(
+        "milvus",
+        lambda folder, create, remote: MilvusRecordStore(folder, create=create, remote=remote),
+        lambda folder: holds_remote(folder, "milvus"),
+    )
+    register_dense_index("milvus", MilvusDenseIndex)
+    register_lexical_index("milvus-bm25", MilvusBM25Index)
+    register_store_scheme(
+        "milvus", StoreSettings(records="milvus", dense="milvus", lexical="milvus-bm25")
+    )
