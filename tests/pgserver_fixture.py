@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,16 +51,20 @@ def start_server(folder: Path) -> tuple[PgServer, object]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server() -> Iterator[PgServer]:
     pytest.importorskip("psycopg")
-    # A short path: the socket's path must fit in 107 bytes.
-    found, server = start_server(tmp_path_factory.mktemp("pg"))
+    # Not under pytest's basetemp: a pytest session started meanwhile (another checkout's) prunes
+    # old basetemps, data directory and socket included. A short path: a socket's path must fit
+    # in 107 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="kbqa-pg-"))
+    found, server = start_server(folder)
     try:
         yield found
     finally:
         cleanup = getattr(server, "cleanup", None)
         if cleanup is not None:
             cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,293 @@
+"""The PostgreSQL + pgvector store (kbqa/store/postgres.py) on a real server (pgserver).
+
+- LangChain's VectorStoreIntegrationTests on KBQAVectorStore over a postgres-kept base;
+- the project's knowledge-base tests that take `each_dense_kb` (tests/kb/test_knowledge_base.py),
+  run here on postgres by overriding that fixture;
+- a real base on postgres gives the same hits, in the same order, as the same base on the
+  default SQLite + FAISS store, through ingest, incremental update, removal, filters and
+  neighbour expansion;
+- two processes: a commit in one is searched by the other at once; two writers at once leave
+  exactly the union; the password is never written down; `kbqa kb delete` drops the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from langchain_core.vectorstores import VectorStore
+from langchain_tests.integration_tests import VectorStoreIntegrationTests
+
+from kbqa.cli import main
+from kbqa.errors import KnowledgeBaseError
+from kbqa.knowledge_base import KnowledgeBase
+from kbqa.settings import EmbedderSettings, IngestSettings, Settings, StoreSettings
+from kbqa.store.langchain_store import KBQAVectorStore
+from kbqa.store.postgres import schema_for
+from tests.kb.conftest import FAST_EMBEDDER
+from tests.kb.test_knowledge_base import (  # noqa: F401 - run here on postgres (each_dense_kb)
+    _bilingual_docs,
+    test_modes_threshold_sources_and_expansion,
+    test_remove_by_name_or_path,
+)
+from tests.pgserver_fixture import PgServer, pg_database, pg_server  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _settings(home: Path, uri: str = "") -> Settings:
+    # Files read in this process (no reader process to start for each add: the tests are timed).
+    return Settings(
+        home=home,
+        embedder=EmbedderSettings(name=FAST_EMBEDDER),
+        store=StoreSettings(uri=uri),
+        ingest=IngestSettings(worker=False),
+    )
+
+
+def _schemas(uri: str) -> set[str]:
+    with psycopg.connect(uri) as connection:
+        rows = connection.execute("SELECT nspname FROM pg_namespace").fetchall()
+    return {row[0] for row in rows}
+
+
+@pytest.fixture
+def each_dense_kb(kbqa_home: Path, pg_database: str) -> Iterator[KnowledgeBase]:  # noqa: F811
+    """The shared knowledge-base tests' base, kept on postgres (overrides tests/kb/conftest)."""
+    kb = KnowledgeBase.create("test", _settings(kbqa_home, pg_database))
+    assert (kb.store.records.name, kb.store.dense.name, kb.store.lexical.name) == (
+        "postgres",
+        "pgvector",
+        "pg-bm25",
+    )
+    yield kb
+    kb.close()
+
+
+class TestKBQAVectorStoreOnPostgres(VectorStoreIntegrationTests):
+    @pytest.fixture
+    def vectorstore(self, tmp_path: Path, pg_server: PgServer) -> Iterator[VectorStore]:  # noqa: F811
+        folder = tmp_path / f"lc{uuid.uuid4().hex[:12]}"  # its name on the server: one per test
+        store = KBQAVectorStore.in_folder(
+            folder, self.get_embeddings(), StoreSettings(uri=pg_server.uri)
+        )
+        assert store.store.dense.name == "pgvector"
+        yield store
+        store.store.records.drop()
+        store.store.close()
+
+
+def _hits(kb: KnowledgeBase, query: str, **options) -> list[tuple]:
+    return [
+        (h.chunk_id, h.source, h.page, h.text, round(h.score, 4), h.dense_rank, h.bm25_rank)
+        for h in kb.search(query, **options)
+    ]
+
+
+QUERIES = [
+    ("代理服务器默认端口是多少？", {}),
+    ("What does error E5521 mean?", {"k": 3}),
+    ("offline mode version", {"mode": "bm25", "k": 5}),
+    ("离线模式", {"mode": "dense", "k": 5}),
+    ("status light port", {"k": 10, "threshold": 0.0}),
+    ("port", {"sources": ["faq.txt", "notes.md"], "k": 5}),
+    ("port 8417", {"expand": 1, "k": 2}),
+]
+
+
+def _same_results(one: KnowledgeBase, other: KnowledgeBase) -> None:
+    for query, options in QUERIES:
+        assert _hits(one, query, **options) == _hits(other, query, **options), (query, options)
+    for hit in one.search("port 8417", k=2):
+        assert [h.text for h in one.neighbours(hit, 1)] == [
+            h.text for h in other.neighbours(hit, 1)
+        ]
+
+
+def test_a_base_on_postgres_finds_what_the_default_store_finds(
+    kbqa_home: Path,
+    pg_database: str,  # noqa: F811
+) -> None:
+    docs = _bilingual_docs(kbqa_home / "docs")
+    default = KnowledgeBase.create("local", _settings(kbqa_home))
+    served = KnowledgeBase.create("served", _settings(kbqa_home, pg_database))
+    assert served.store.records.name == "postgres" and default.store.records.name == "sqlite"
+    for kb in (default, served):
+        assert sorted(kb.add([docs]).added) == ["faq.txt", "guide.pdf", "notes.md"]
+    _same_results(default, served)
+    assert served.count_chunks() == default.count_chunks()
+
+    # Incremental update by file hash: unchanged skipped, changed replaced, gone removed.
+    (docs / "faq.txt").write_text("The status light glows solid green when idle.\n", "utf-8")
+    for kb in (default, served):
+        report = kb.add([docs])
+        assert report.updated == ["faq.txt"] and sorted(report.unchanged) == [
+            "guide.pdf",
+            "notes.md",
+        ]
+    texts = " ".join(hit.text for hit in served.search("status light", k=10))
+    assert "green" in texts and "amber" not in texts
+    _same_results(default, served)
+    assert default.remove("notes.md") == served.remove("notes.md") > 0
+    _same_results(default, served)
+    assert [f.doc for f in served.files()] == [f.doc for f in default.files()]
+    assert served.store.check() == []
+
+    # Another process (another machine) opens it from the server, from its own folder.
+    elsewhere = KnowledgeBase.create("served", _settings(kbqa_home / "replica", pg_database))
+    assert elsewhere.count_chunks() == served.count_chunks()
+    _same_results(default, elsewhere)
+    for kb in (default, served, elsewhere):
+        kb.close()
+
+
+_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from kbqa.knowledge_base import KnowledgeBase
+    from kbqa.settings import EmbedderSettings, IngestSettings, Settings, StoreSettings
+
+    home, uri, embedder = sys.argv[1], sys.argv[2], sys.argv[3]
+    settings = Settings(home=home, embedder=EmbedderSettings(name=embedder),
+                        store=StoreSettings(uri=uri), ingest=IngestSettings(worker=False))
+    kb = KnowledgeBase.create("shared", settings)  # attaches: the base is on the server
+    kb.embedder.encode_query("warm up")
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        if command == "search":
+            print(json.dumps([h.source for h in kb.search(argument, k=3)]), flush=True)
+        elif command == "add":
+            for path in argument.split(","):
+                kb.add(Path(path))
+            print("added", flush=True)
+    """
+)
+
+
+def _process(home: Path, uri: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _PROCESS, str(home), uri, FAST_EMBEDDER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "KBQA_HOME": str(home)},
+    )
+    return process
+
+
+def _ask(process: subprocess.Popen, line: str) -> str:
+    process.stdin.write(line + "\n")
+    process.stdin.flush()
+    return process.stdout.readline().strip()
+
+
+def test_two_processes_share_one_base_and_two_writers_leave_the_union(
+    kbqa_home: Path,
+    tmp_path: Path,
+    pg_database: str,  # noqa: F811
+) -> None:
+    kb = KnowledgeBase.create("shared", _settings(kbqa_home, pg_database))
+    kb.add(_bilingual_docs(kbqa_home / "docs"))
+    reader = _process(tmp_path / "b", pg_database)
+    writer = _process(tmp_path / "c", pg_database)
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        assert writer.stdout.readline().strip() == "ready"
+        assert "wombat.txt" not in json.loads(_ask(reader, "search wombat droppings"))
+        # A file added here is searched there at once, with no restart.
+        (tmp_path / "wombat.txt").write_text("Wombats produce cube-shaped droppings.", "utf-8")
+        kb.add(tmp_path / "wombat.txt")
+        assert json.loads(_ask(reader, "search wombat droppings"))[0] == "wombat.txt"
+
+        # Two writers at once, each adding its own files one at a time: the union, exactly.
+        mine, theirs = [], []
+        for n in range(3):
+            for folder, names, animal in (
+                (tmp_path / "x", mine, "otter"),
+                (tmp_path / "y", theirs, "heron"),
+            ):
+                folder.mkdir(exist_ok=True)
+                path = folder / f"{animal}{n}.txt"
+                path.write_text(f"Note {n}: the {animal} number {n} sleeps at dusk.", "utf-8")
+                names.append(str(path))
+        for process, names in ((writer, theirs), (reader, mine)):
+            process.stdin.write(f"add {','.join(names)}\n")
+            process.stdin.flush()
+        assert writer.stdout.readline().strip() == "added"
+        assert reader.stdout.readline().strip() == "added"
+    finally:
+        for process in (reader, writer):
+            process.stdin.close()
+            process.wait(timeout=30)
+    files = [f.doc for f in kb.files()]
+    expected = [*(f"otter{n}.txt" for n in range(3)), *(f"heron{n}.txt" for n in range(3))]
+    assert sorted(files) == sorted(["faq.txt", "guide.pdf", "notes.md", "wombat.txt", *expected])
+    chunks = list(kb.store.records.iter_chunks())
+    assert len({c.uid for c in chunks}) == len(chunks) == sum(f.chunks for f in kb.files())
+    assert kb.store.check() == []
+    assert kb.search("heron number 2 sleeps", k=1)[0].source == "heron2.txt"
+    kb.close()
+
+
+def test_the_password_is_used_never_kept(
+    kbqa_home: Path,
+    pg_server: PgServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    role = f"kbqa_pw_{uuid.uuid4().hex[:8]}"
+    secret = f"s3cret-{uuid.uuid4().hex[:8]}"
+    hba = pg_server.folder / "pg_hba.conf"
+    if f"local all {role} scram-sha-256" not in hba.read_text():
+        hba.write_text(f"local all {role} scram-sha-256\n" + hba.read_text())
+    pg_server.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{secret}'")
+    pg_server.execute(f"GRANT CREATE ON DATABASE postgres TO {role}")
+    pg_server.execute("SELECT pg_reload_conf()")
+    base = pg_server.uri.replace("postgres:@", f"{role}:{secret}@", 1)
+    wrong = base.replace(secret, "not-the-" + secret)
+    settings = _settings(kbqa_home, wrong)
+    with pytest.raises(KnowledgeBaseError) as refused:
+        KnowledgeBase.create("pw", settings)
+    message = str(refused.value)
+    assert "cannot connect to PostgreSQL at postgresql://" + role + "@" in message
+    assert secret not in message and "authentication failed" in message
+    assert not (settings.kb_root / "pw").exists()  # a failed create leaves nothing
+
+    kb = KnowledgeBase.create("pw", _settings(kbqa_home, base))
+    kb.close()
+    pointer = (settings.kb_root / "pw" / "remote.json").read_text()
+    assert secret not in pointer and json.loads(pointer)["uri"].startswith(f"postgresql://{role}@")
+    # Later opens take it from the environment.
+    monkeypatch.setenv("KBQA_STORE_PASSWORD", secret)
+    kb = KnowledgeBase.open("pw", Settings(home=kbqa_home))
+    manifest = kb.info()["manifest"]
+    assert (
+        secret not in json.dumps(manifest) and manifest["store_uri"] == json.loads(pointer)["uri"]
+    )
+    kb.store.records.drop()
+    kb.close()
+
+
+def test_kb_delete_drops_the_tables(
+    kbqa_home: Path,
+    pg_database: str,  # noqa: F811
+    capsys: pytest.CaptureFixture,
+) -> None:
+    kb = KnowledgeBase.create("gone", _settings(kbqa_home, pg_database))
+    (kbqa_home / "note.txt").write_text("A short note about quokkas.", "utf-8")
+    kb.add(kbqa_home / "note.txt")
+    kb.close()
+    assert schema_for("gone") in _schemas(pg_database)
+    assert main(["--home", str(kbqa_home), "kb", "delete", "gone", "--yes"]) == 0
+    assert schema_for("gone") not in _schemas(pg_database)
+    assert KnowledgeBase.list_names(Settings(home=kbqa_home)) == []
