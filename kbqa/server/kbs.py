@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from kbqa.server.auth import require_token
 from kbqa.server.errors import APIError
 from kbqa.server.schemas import (
+    KB_NAME_PATTERN,
     FileList,
     Job,
     JobList,
@@ -33,6 +35,11 @@ from kbqa.server.schemas import (
 
 if TYPE_CHECKING:
     from kbqa.server.app import ServerState
+
+KBPath = Annotated[
+    str,
+    PathParam(min_length=1, max_length=64, pattern=KB_NAME_PATTERN, description="knowledge base"),
+]
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["knowledge bases"])
 
@@ -63,12 +70,12 @@ def create_kb(body: KBCreate, request: Request) -> dict[str, Any]:
 
 
 @router.get("/kbs/{name}", response_model=KBInfoOut)
-def get_kb(name: str, request: Request) -> dict[str, Any]:
+def get_kb(name: KBPath, request: Request) -> dict[str, Any]:
     return _info(_state(request), name)
 
 
 @router.get("/kbs/{name}/files", response_model=FileList)
-def list_files(name: str, request: Request) -> dict[str, Any]:
+def list_files(name: KBPath, request: Request) -> dict[str, Any]:
     state = _state(request)
     records = state.service.kbs.open(name).files()
     return {
@@ -94,7 +101,7 @@ def list_files(name: str, request: Request) -> dict[str, Any]:
     responses={200: {"model": Job, "description": "with ?wait=true: the finished job"}},
 )
 def upload_files(
-    name: str,
+    name: KBPath,
     request: Request,
     files: Annotated[list[UploadFile], File(description="the files (multipart field `files`)")],
     wait: Annotated[bool, Query(description="answer when ingestion has finished")] = False,
@@ -130,7 +137,7 @@ def upload_files(
 
 
 @router.delete("/kbs/{name}/files/{doc:path}", response_model=Removed)
-def remove_file(name: str, doc: str, request: Request) -> dict[str, Any]:
+def remove_file(name: KBPath, doc: str, request: Request) -> dict[str, Any]:
     """Remove document `doc` (as listed by GET /v1/kbs/{name}/files) and its chunks."""
     state = _state(request)
     base = state.service.kbs.open(name)
@@ -141,7 +148,7 @@ def remove_file(name: str, doc: str, request: Request) -> dict[str, Any]:
 
 
 @router.post("/kbs/{name}/search", response_model=SearchResponse)
-def search(name: str, body: SearchRequest, request: Request) -> dict[str, Any]:
+def search(name: KBPath, body: SearchRequest, request: Request) -> dict[str, Any]:
     """The best passages for `query` (hybrid, dense or BM25), with their scores."""
     state = _state(request)
     settings = state.settings

@@ -310,8 +310,6 @@ def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
             f"at most {MAX_EMBEDDING_INPUTS} inputs per request",
             param="input",
         )
-    if any(not text.strip() for text in texts):
-        raise APIError(400, "invalid_request", "input holds an empty string", param="input")
     if sum(len(text) for text in texts) > MAX_EMBEDDING_CHARS:
         raise APIError(400, "invalid_request", "input too long", param="input")
     if body.model.startswith(KB_PREFIX):

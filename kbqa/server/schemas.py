@@ -10,9 +10,14 @@ Extra fields kbqa adds to OpenAI shapes (documented in the spec):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+#: a knowledge base's name, as kbqa.knowledge_base accepts it (no "..", at most 64 characters)
+KB_NAME_PATTERN = r"^\w[\w\-]*(?:\.[\w\-]+)*\.?$"
+KBName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=KB_NAME_PATTERN)]
 
 # -- errors ----------------------------------------------------------------------------------------
 
@@ -185,7 +190,9 @@ class ModelList(BaseModel):
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    input: str | list[str] = Field(description="a text or up to 2048 texts (not token arrays)")
+    input: NonEmpty | Annotated[list[NonEmpty], Field(min_length=1, max_length=2048)] = Field(
+        description="a text or up to 2048 texts (not token arrays)"
+    )
     model: str = Field(
         min_length=1,
         max_length=200,
@@ -221,7 +228,7 @@ class EmbeddingList(BaseModel):
 
 
 class KBCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: KBName
 
 
 class KBInfoOut(BaseModel):
