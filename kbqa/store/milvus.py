@@ -15,7 +15,8 @@ than letters, digits and '_' escaped as _xx):
     files    one row per file version: key "<generation>:<doc>", the FileRecord fields
     chunks   id (the chunk id), uid, doc, position, text, metadata (JSON text), the vector
              (FLAT index, IP metric: exact inner product on the L2-normalised vectors)
-    lexical  id and the chunk's kbqa tokens, with Milvus's BM25 function (kbqa/store/milvus_index.py)
+    lexical  id, the chunk's kbqa words and their count, Milvus's BM25 index over them
+             (kbqa/store/milvus_bm25.py: ranked exactly as the fts5 index ranks)
     gone     ids and file keys a batch deletes, tagged with that batch's generation
 (Milvus requires a vector field in every collection; meta, files and gone carry a 2-d dummy.)
 The chunks and lexical collections are made at the first insert, when the dimension is known.
@@ -150,6 +151,7 @@ class View:
     gone_ids: frozenset[int] = frozenset()
     gone_keys: frozenset[str] = frozenset()
     unswept: bool = False  # the commit record says deletions await sweeping
+    tokens: int = 0  # the lexical rows' words, all together (BM25's average length)
 
     def chunks(self) -> str:
         """The filter that keeps exactly the chunk (and lexical) rows of this state."""
@@ -176,12 +178,13 @@ class Batch:
     gone_ids: set[int] = field(default_factory=set)
     gone_keys: set[str] = field(default_factory=set)
     new_chunks: set[int] = field(default_factory=set)
-    new_lexical: set[int] = field(default_factory=set)
+    new_lexical: dict[int, int] = field(default_factory=dict)  # id -> its words
     new_files: set[str] = field(default_factory=set)
+    tokens: int = 0  # words the lexical rows gain (or lose) in this batch
 
 
-def _commit_value(generation: int, state: str, gone: int) -> str:
-    return json.dumps({"generation": generation, "state": state, "gone": gone})
+def _commit_value(generation: int, state: str, gone: int, tokens: int = 0) -> str:
+    return json.dumps({"generation": generation, "state": state, "gone": gone, "tokens": tokens})
 
 
 def vector_index(client: Any) -> Any:
@@ -200,7 +203,8 @@ def register() -> None:
         register_record_store,
         register_store_scheme,
     )
-    from kbqa.store.milvus_index import MilvusBM25Index, MilvusDenseIndex
+    from kbqa.store.milvus_bm25 import MilvusBM25Index
+    from kbqa.store.milvus_index import MilvusDenseIndex
     from kbqa.store.milvus_records import MilvusRecordStore
     from kbqa.store.remote import holds_remote
 

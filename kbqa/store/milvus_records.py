@@ -250,13 +250,14 @@ class MilvusRecordStore:
         """The committed state now (asked of the server every time: nothing is cached)."""
         commit = json.loads(self._meta(["commit"]).get("commit") or _commit_value(0, "0", 0))
         generation, state = int(commit["generation"]), str(commit["state"])
+        tokens = int(commit.get("tokens") or 0)
         if not commit.get("gone"):
-            return View(generation, state)
+            return View(generation, state, tokens=tokens)
         ids, keys = set(), set()
         for row in self._all("gone", f"gen <= {generation}", ["key"]):
             kind, _, target = row["key"].partition(":")
             (ids.add(int(target)) if kind == "c" else keys.add(target))
-        return View(generation, state, frozenset(ids), frozenset(keys), True)
+        return View(generation, state, frozenset(ids), frozenset(keys), True, tokens)
 
     @property
     def generation(self) -> int:
@@ -303,8 +304,8 @@ class MilvusRecordStore:
                 self.client.delete(self.names[part], filter=f"added > {view.generation}")
         self.client.delete(self.names["gone"], filter=f"gen > {view.generation}")
         if view.unswept:
-            self._sweep(view.generation, view.state, view.gone_ids, view.gone_keys)
-        return View(view.generation, view.state)
+            self._sweep(view, view.gone_ids, view.gone_keys)
+        return View(view.generation, view.state, tokens=view.tokens)
 
     def _commit(self, batch: Batch) -> None:
         if self.view().generation != batch.view.generation:
@@ -319,12 +320,17 @@ class MilvusRecordStore:
             rows = [{"key": key, "gen": batch.pending, "_v": _DUMMY} for key in part]
             self.client.upsert(self.names["gone"], rows)
         state = batch.state or secrets.token_hex(8)
+        tokens = batch.view.tokens + batch.tokens
         # The commit point: one row.
-        self._put_meta({"commit": _commit_value(batch.pending, state, len(gone))})
+        self._put_meta({"commit": _commit_value(batch.pending, state, len(gone), tokens)})
         if gone:
-            self._sweep(batch.pending, state, batch.gone_ids, batch.gone_keys)
+            self._sweep(View(batch.pending, state, tokens=tokens), batch.gone_ids, batch.gone_keys)
 
-    def _sweep(self, generation: int, state: str, ids: Iterable[int], keys: Iterable[str]) -> None:
+    def set_tokens(self, view: View, tokens: int) -> None:
+        """Record the lexical rows' word count at the committed state `view` (a rebuild)."""
+        self._put_meta({"commit": _commit_value(view.generation, view.state, 0, tokens)})
+
+    def _sweep(self, view: View, ids: Iterable[int], keys: Iterable[str]) -> None:
         ids, keys = sorted(ids), sorted(keys)
         for part in ("chunks", "lexical"):
             if ids and self.has(part):
@@ -332,8 +338,8 @@ class MilvusRecordStore:
                     self.client.delete(self.names[part], ids=list(some))
         for some in _parts(keys):
             self.client.delete(self.names["files"], ids=list(some))
-        self.client.delete(self.names["gone"], filter=f"gen <= {generation}")
-        self._put_meta({"commit": _commit_value(generation, state, 0)})
+        self.client.delete(self.names["gone"], filter=f"gen <= {view.generation}")
+        self._put_meta({"commit": _commit_value(view.generation, view.state, 0, view.tokens)})
 
     def _discard(self, batch: Batch) -> None:
         """A failed batch deletes its own rows (what a kill leaves, the next batch deletes)."""
@@ -364,7 +370,7 @@ class MilvusRecordStore:
             self.client.delete(self.names["chunks"], ids=new)
             tx.new_chunks.difference_update(new)
         tx.gone_ids.update(i for i in ids if i not in new)
-        tx.wrote = True
+        tx.wrote = tx.wrote or bool(ids)
         return ids
 
     def insert_chunks(
@@ -432,9 +438,10 @@ class MilvusRecordStore:
         )
 
     def delete_file(self, tx: Batch, doc: str) -> None:
-        tx.gone_keys.update(self._visible_file_keys(tx, doc))
+        gone = set(self._visible_file_keys(tx, doc)) - tx.gone_keys
+        tx.gone_keys.update(gone)
         key = f"{tx.pending}:{doc}"
-        tx.wrote = True
+        tx.wrote = tx.wrote or bool(gone) or key in tx.new_files
         if key in tx.new_files:
             self.client.delete(self.names["files"], ids=[key])
             tx.new_files.discard(key)

@@ -1,0 +1,377 @@
+"""The Milvus store (kbqa/store/milvus*.py) on a real Milvus Lite (a local .db, pymilvus's own client).
+
+- LangChain's VectorStoreIntegrationTests on KBQAVectorStore over a milvus-kept base;
+- the project's knowledge-base tests that take `each_dense_kb` (tests/kb/test_knowledge_base.py),
+  run here on milvus by overriding that fixture;
+- a real base on milvus gives the same hits, in the same order, as the same base on the default
+  SQLite + FAISS store, through ingest, incremental update, removal, filters and expansion;
+- a writer killed mid-batch (a real process, os._exit) or failing mid-batch leaves the last
+  committed state, and the next batch sweeps what it left;
+- two clients of one base see each other's commits at once; create attaches, never wipes;
+  drop() drops the collections; the writer lock; credentials are never written down.
+
+One Milvus Lite file per module where tests can share it (each Lite file starts a server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.vectorstores import VectorStore
+from langchain_tests.integration_tests import VectorStoreIntegrationTests
+
+from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
+from kbqa.knowledge_base import KnowledgeBase
+from kbqa.settings import EmbedderSettings, Settings, StoreSettings
+from kbqa.store.base import FileRecord, NewChunk
+from kbqa.store.factory import open_store
+from kbqa.store.langchain_store import KBQAVectorStore
+from kbqa.store.milvus import connection
+from kbqa.store.milvus_records import MilvusRecordStore
+from kbqa.store.remote import Remote
+from tests.kb.conftest import FAST_EMBEDDER
+from tests.kb.test_knowledge_base import (  # noqa: F401 - run here on milvus (each_dense_kb)
+    _bilingual_docs,
+    test_modes_threshold_sources_and_expansion,
+    test_remove_by_name_or_path,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One Milvus Lite file for the module's bases (each test's base has its own name)."""
+    return f"milvus://{tmp_path_factory.mktemp('milvus') / 'kbqa.db'}"
+
+
+def _settings(home: Path, uri: str = "") -> Settings:
+    return Settings(
+        home=home, embedder=EmbedderSettings(name=FAST_EMBEDDER), store=StoreSettings(uri=uri)
+    )
+
+
+def _drop(kb: KnowledgeBase) -> None:
+    with kb.store.writer(wait_s=5):
+        kb.store.records.drop()
+    kb.close()
+
+
+@pytest.fixture
+def each_dense_kb(kbqa_home: Path, milvus_uri: str) -> Iterator[KnowledgeBase]:
+    """The shared knowledge-base tests' base, kept in Milvus (overrides tests/kb/conftest)."""
+    kb = KnowledgeBase.create("test", _settings(kbqa_home, milvus_uri))
+    assert (kb.store.records.name, kb.store.dense.name, kb.store.lexical.name) == (
+        "milvus",
+        "milvus",
+        "milvus-bm25",
+    )
+    yield kb
+    _drop(kb)
+
+
+class TestKBQAVectorStoreOnMilvus(VectorStoreIntegrationTests):
+    @pytest.fixture
+    def vectorstore(self, tmp_path: Path, milvus_uri: str) -> Iterator[VectorStore]:
+        name = f"lc{uuid.uuid4().hex[:12]}"  # its name on the server: one per test
+        store = open_store(
+            tmp_path / "store", StoreSettings(uri=milvus_uri), create=True, name=name
+        )
+        assert store.dense.name == "milvus" and store.lexical.name == "milvus-bm25"
+        yield KBQAVectorStore(store, self.get_embeddings())
+        store.records.drop()
+        store.close()
+
+
+def _hits(kb: KnowledgeBase, query: str, **options) -> list[tuple]:
+    return [
+        (h.source, h.page, h.position, h.text, h.dense_rank, h.bm25_rank)
+        for h in kb.search(query, **options)
+    ]
+
+
+QUERIES = [
+    "代理服务器默认端口是多少？",
+    "What does error E5521 mean?",
+    "offline mode version",
+    "status light syncing",
+    "离线模式",
+    "port 8417",
+]
+
+
+def test_a_base_on_milvus_finds_what_the_default_store_finds(
+    kbqa_home: Path, milvus_uri: str
+) -> None:
+    docs = _bilingual_docs(kbqa_home / "docs")
+    default = KnowledgeBase.create("default", _settings(kbqa_home))
+    milvus = KnowledgeBase.create("milvus", _settings(kbqa_home, milvus_uri))
+    assert default.store.records.name == "sqlite" and milvus.store.records.name == "milvus"
+    try:
+
+        def same(**options) -> None:
+            for query in QUERIES:
+                for mode in ("hybrid", "dense", "bm25"):
+                    expected = _hits(default, query, mode=mode, **options)
+                    assert _hits(milvus, query, mode=mode, **options) == expected, (query, mode)
+
+        for kb in (default, milvus):
+            assert sorted(kb.add([docs]).added) == ["faq.txt", "guide.pdf", "notes.md"]
+        assert milvus.count_chunks() == default.count_chunks()
+        same(k=10)
+        same(k=3, sources=["faq.txt", "notes.md"])
+        same(k=2, expand=1)
+        # Incremental: an unchanged file is skipped by its hash, a changed one replaced.
+        (docs / "faq.txt").write_text("The status light glows solid green when idle.\n", "utf-8")
+        for kb in (default, milvus):
+            report = kb.add([docs])
+            assert report.updated == ["faq.txt"] and len(report.unchanged) == 2
+        same(k=10)
+        for kb in (default, milvus):
+            assert kb.remove("notes.md") > 0
+        same(k=10)
+        assert [f.doc for f in milvus.files()] == [f.doc for f in default.files()]
+        assert [(f.doc, f.sha256, f.chunks) for f in milvus.files()] == [
+            (f.doc, f.sha256, f.chunks) for f in default.files()
+        ]
+        assert milvus.store.check() == []
+    finally:
+        default.close()
+        _drop(milvus)
+
+
+def _vectors(count: int, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, 8)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _file(doc: str, chunks: int) -> FileRecord:
+    return FileRecord(doc, doc, None, f"sha-{doc}-{chunks}", 1, 1.0, None, chunks, 1.0)
+
+
+def _chunks(doc: str, texts: list[str]) -> list[NewChunk]:
+    return [NewChunk(f"{doc}#{i}", t, {"source": doc}, doc, i) for i, t in enumerate(texts)]
+
+
+def _state(store) -> tuple:
+    """Everything a reader can see."""
+    chunks = [(c.uid, c.text) for c in store.records.iter_chunks()]
+    files = [(f.doc, f.chunks) for f in store.files()]
+    found = store.lexical.search("alpha beta gamma delta", 10)
+    near = store.dense.search(_vectors(1, 9)[0], 10)
+    return store.generation, store.records.state, chunks, files, sorted(found), sorted(near)
+
+
+def _first_batches(store) -> None:
+    with store.writer():
+        store.replace_documents(
+            [(_file("a.txt", 2), _chunks("a.txt", ["alpha", "beta"]), _vectors(2))]
+        )
+        store.replace_documents([(_file("b.txt", 1), _chunks("b.txt", ["gamma"]), _vectors(1, 1))])
+
+
+_KILLED_WRITER = """
+import json, os, sys
+import numpy as np
+from pathlib import Path
+from kbqa.settings import StoreSettings
+from kbqa.store.factory import open_store
+from kbqa.store.milvus_records import MilvusRecordStore
+from tests.kb.test_milvus import _chunks, _file, _first_batches, _vectors
+
+store = open_store(Path(sys.argv[1]), StoreSettings(uri=sys.argv[2]), create=True)
+_first_batches(store)
+where = sys.argv[3]
+real = MilvusRecordStore._put_meta
+
+def put_meta(self, values):
+    commit = json.loads(values.get("commit", "{}") or "{}")
+    if where == "before commit" and commit.get("generation") == 3:
+        os._exit(9)  # rows and gone rows written, the commit record not
+    real(self, values)
+    if where == "after commit" and commit.get("generation") == 3 and commit.get("gone"):
+        os._exit(9)  # committed, nothing swept
+
+MilvusRecordStore._put_meta = put_meta
+with store.writer():
+    store.replace_documents(
+        [(_file("a.txt", 3), _chunks("a.txt", ["alpha two", "delta", "beta two"]), _vectors(3, 2))]
+    )
+    store.delete_documents(["b.txt"])
+"""
+
+
+@pytest.mark.parametrize("where", ["before commit", "after commit"])
+def test_a_writer_killed_mid_batch_leaves_a_whole_state(tmp_path: Path, where: str) -> None:
+    uri = f"milvus://{tmp_path / 'crash.db'}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(tmp_path / "kb"), uri, where],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 9, done.stderr[-2000:]
+    store = open_store(tmp_path / "kb", StoreSettings(uri=uri))
+    try:
+        generation, _, chunks, files, found, _ = _state(store)
+        if where == "before commit":  # the killed batch is invisible: the last commit stands
+            assert generation == 2
+            assert chunks == [("a.txt#0", "alpha"), ("a.txt#1", "beta"), ("b.txt#0", "gamma")]
+            assert files == [("a.txt", 2), ("b.txt", 1)] and len(found) == 3
+        else:  # committed: all of it shows, though nothing was swept
+            assert generation == 3
+            assert chunks == [
+                ("b.txt#0", "gamma"),
+                ("a.txt#0", "alpha two"),
+                ("a.txt#1", "delta"),
+                ("a.txt#2", "beta two"),
+            ]
+            assert files == [("a.txt", 3), ("b.txt", 1)] and len(found) == 4
+        assert store.check() == []
+        before = _state(store)
+        with store.writer():  # the next batch sweeps what the killed one left
+            store.delete_uids(["no-such-uid"])
+        assert _state(store) == before
+        names = store.records.names
+        held = store.records.client.query(names["chunks"], filter="id >= 0", output_fields=["id"])
+        assert len(held) == len(chunks)  # rows of the killed batch, or swept ones, are gone
+        assert (
+            store.records.client.query(names["gone"], filter='key != ""', output_fields=["key"])
+            == []
+        )
+    finally:
+        store.close()
+
+
+def test_a_failing_batch_writes_nothing_and_a_second_client_sees_commits(
+    tmp_path: Path, milvus_uri: str
+) -> None:
+    name = f"crash{uuid.uuid4().hex[:8]}"
+    one = open_store(tmp_path / "one", StoreSettings(uri=milvus_uri), create=True, name=name)
+    # A second client (a replica) of the same base: create attaches, it never wipes.
+    _first_batches(one)
+    two = open_store(tmp_path / "two", StoreSettings(uri=milvus_uri), create=True, name=name)
+    try:
+        committed = _state(one)
+        assert _state(two) == committed and committed[0] == 2
+        # A batch that fails half-way: nothing of it is seen, by either client.
+        failing = pytest.raises(RuntimeError, match="disk on fire")
+        with one.writer(), failing, one.records.transaction() as tx:
+            ids = one.records.delete_chunks(tx, doc="a.txt")
+            one.lexical.remove(tx, ids)
+            one.records.insert_chunks(tx, _chunks("a.txt", ["delta"]), _vectors(1, 3))
+            raise RuntimeError("disk on fire")
+        assert _state(one) == _state(two) == committed
+        # A batch whose clean-up never ran (as if killed): still invisible, swept next time.
+        real = MilvusRecordStore._discard
+        MilvusRecordStore._discard = lambda self, batch: None
+        try:
+            with one.writer(), pytest.raises(RuntimeError), one.records.transaction() as tx:
+                one.records.delete_chunks(tx, doc="b.txt")
+                new = one.records.insert_chunks(tx, _chunks("c.txt", ["delta"]), _vectors(1, 4))
+                one.lexical.add(tx, zip(new, _chunks("c.txt", ["delta"]), strict=True))
+                raise RuntimeError
+        finally:
+            MilvusRecordStore._discard = real
+        assert _state(two) == committed
+        assert two.lexical.search("delta", 5) == [] and two.count() == 3
+        # A commit through one client is seen by the other's next read (nothing cached).
+        with two.writer(wait_s=5):
+            two.delete_documents(["b.txt"])
+        assert one.count() == 2 and [f.doc for f in one.files()] == ["a.txt"]
+        assert one.generation == 3 and one.records.state == two.records.state != committed[1]
+        assert one.lexical.search("gamma delta", 5) == []
+        # One writer at a time, across clients (a flock beside the Lite file).
+        locked = pytest.raises(KnowledgeBaseLocked, match="being written by another")
+        with one.writer(), locked, two.writer():
+            pass
+        assert one.check() == []
+    finally:
+        with one.writer():
+            one.records.drop()
+        assert not any(n.startswith(f"kbqa_{name}_") for n in one.records.client.list_collections())
+        one.close()
+        two.close()
+    with pytest.raises(KnowledgeBaseError, match=f"no knowledge base '{name}'"):
+        open_store(tmp_path / "one", StoreSettings(uri=milvus_uri))
+
+
+def test_check_finds_a_lexical_index_out_of_step_and_rebuild_mends_it(
+    tmp_path: Path, milvus_uri: str
+) -> None:
+    name = f"check{uuid.uuid4().hex[:8]}"
+    store = open_store(tmp_path / "kb", StoreSettings(uri=milvus_uri), create=True, name=name)
+    try:
+        _first_batches(store)
+        store.records.client.delete(store.records.names["lexical"], ids=[1])
+        problems = store.check()
+        assert [p.part for p in problems] == ["lexical index"] and problems[0].repairable
+        with store.writer():
+            store.repair(problems)
+        assert store.check() == [] and sorted(store.lexical.search("alpha beta", 5)) == [1, 2]
+        assert store.dense.index().ntotal == 3
+    finally:
+        store.records.drop()
+        store.close()
+
+
+def test_uris_credentials_and_an_unreachable_server(
+    tmp_path: Path, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MILVUS_TOKEN", raising=False)
+    monkeypatch.delenv("KBQA_STORE_PASSWORD", raising=False)
+    assert connection(Remote("milvus://alice:pw@db.example:19531/kb", "x")) == (
+        "http://db.example:19531",
+        {"token": "alice:pw", "db_name": "kb"},
+    )
+    assert connection(Remote("milvus+https://db.example", "x")) == ("https://db.example:443", {})
+    assert connection(Remote("milvus:///srv/kb.db", "x")) == ("/srv/kb.db", {})
+    monkeypatch.setenv("KBQA_STORE_PASSWORD", "from-env")
+    assert connection(Remote("milvus://alice@h", "x"))[1] == {"token": "alice:from-env"}
+    monkeypatch.setenv("MILVUS_TOKEN", "api-key")
+    assert connection(Remote("milvus://h", "x"))[1] == {"token": "api-key"}
+    with pytest.raises(KnowledgeBaseError, match="absolute .db path"):
+        connection(Remote("milvus:///srv/kb", "x"))
+
+    # A server that does not answer: a clear error naming the URI without its password.
+    home = tmp_path / "home"
+    settings = _settings(home, "milvus://alice:s3cret@127.0.0.1:9")
+    with pytest.raises(
+        KnowledgeBaseError, match=r"cannot reach Milvus at milvus://alice@127.0.0.1:9"
+    ) as error:
+        KnowledgeBase.create("down", settings)
+    assert "s3cret" not in str(error.value) and not KnowledgeBase.exists("down", settings)
+
+    # A secret in the URI is used, never written: not in remote.json, the manifest, the meta rows.
+    kb = KnowledgeBase.create("kept", _settings(home, f"{milvus_uri}?token=s3cret"))
+    try:
+        (home / "doc.txt").write_text("Quokkas live on Rottnest Island.", "utf-8")
+        kb.add(home / "doc.txt")
+        pointer = (kb.path / "remote.json").read_text("utf-8")
+        assert json.loads(pointer)["records"] == "milvus"
+        meta = kb.store.records.client.query(
+            kb.store.records.names["meta"], filter='key != ""', output_fields=["key", "value"]
+        )
+        for text in [pointer, json.dumps(kb.info(), default=str), json.dumps(meta)]:
+            assert "s3cret" not in text
+        assert not any(
+            "s3cret" in p.read_text("utf-8", "replace") for p in kb.path.rglob("*") if p.is_file()
+        )
+        again = KnowledgeBase.open("kept", _settings(home))  # the password is not needed here
+        assert again.search("quokka", k=1)[0].source == "doc.txt"
+        again.close()
+    finally:
+        kb.close()
+    KnowledgeBase.delete("kept", _settings(home))
+    assert not KnowledgeBase.exists("kept", _settings(home))
