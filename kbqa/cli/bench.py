@@ -1,4 +1,4 @@
-"""`kbqa bench ingest|search|llm|retrieval|e5|ask|memory|ocr`: benchmarks that print figures and ratios to a reference run."""
+"""`kbqa bench ingest|search|llm|retrieval|e5|ask|serve|memory|ocr`: benchmarks that print figures and ratios to a reference run."""
 
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ask = benches.add_parser("ask", help="cold and warm time to the first answer token")
     ask.set_defaults(handler="kbqa.bench.ask:run")
+
+    serve = benches.add_parser(
+        "serve", help="concurrent chat clients against kbqa serve: requests/s, latencies, errors"
+    )
+    serve.add_argument("--url", help="a running server (default: start one)")
+    serve.add_argument("--token", help="its bearer token (default: $KBQA_SERVE__TOKEN)")
+    serve.add_argument("--home", help="KBQA_HOME of the started server (default: a fresh one)")
+    serve.add_argument("--kb", default="default", help="knowledge base (default: the sample)")
+    serve.add_argument("--clients", default="1,4,16", help="comma-separated concurrency levels")
+    serve.add_argument("--per-client", type=int, default=2, help="requests each client sends")
+    serve.add_argument("--max-tokens", type=int, default=64, help="max_tokens per request")
+    serve.set_defaults(handler="kbqa.bench.serve:run")
 
     ocr = benches.add_parser(
         "ocr", help="OCR character error rate per language and dpi, pages/s, cost in an ingest"

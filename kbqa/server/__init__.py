@@ -2,6 +2,7 @@
 
 One responsibility per module:
     app.py         create_app(settings, token=) -> FastAPI: one `Service`, routers, handlers
+    state.py       ServerState: what the handlers share (service, token, jobs, embedder)
     run.py         serve(settings, host=, port=, token=): the binding check, then uvicorn
     auth.py        the bearer-token dependency (constant-time comparison)
     openai_api.py  /v1/chat/completions (SSE with `stream`), /v1/models, /v1/embeddings

@@ -6,10 +6,8 @@ shut-down, the routers, the error handlers, the body limit. The spec is at /open
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -18,11 +16,11 @@ from kbqa.server import errors
 from kbqa.server.jobs import Jobs
 from kbqa.server.limits import BodyLimit
 from kbqa.server.schemas import Health
+from kbqa.server.state import ServerState
 from kbqa.service import Service
 from kbqa.service.uploads import MIB
 
 if TYPE_CHECKING:
-    from kbqa.embedders import Embedder
     from kbqa.settings import Settings
 
 DESCRIPTION = """\
@@ -37,30 +35,6 @@ kbqa's REST API: ask your knowledge bases through OpenAI's chat API, manage them
 - Every /v1 route needs `Authorization: Bearer TOKEN` when the server has a token. Errors are
   `{"error": {"message", "type", "code", "param"}}` with a 4xx status.
 """
-
-
-@dataclass
-class ServerState:
-    """What the handlers share: the service, the token, the upload jobs."""
-
-    service: Service
-    token: str | None
-    jobs: Jobs
-    _embedder: Embedder | None = None
-    _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def settings(self) -> Settings:
-        return self.service.settings
-
-    def embedder(self) -> Embedder:
-        """The configured embedder (for /v1/embeddings without a knowledge base), loaded once."""
-        with self._embedder_lock:
-            if self._embedder is None:
-                from kbqa.embedders import load_embedder
-
-                self._embedder = load_embedder(self.settings.embedder)
-            return self._embedder
 
 
 def create_app(

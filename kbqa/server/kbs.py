@@ -34,7 +34,7 @@ from kbqa.server.schemas import (
 )
 
 if TYPE_CHECKING:
-    from kbqa.server.app import ServerState
+    from kbqa.server.state import ServerState
 
 KBPath = Annotated[
     str,

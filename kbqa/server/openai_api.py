@@ -14,6 +14,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from kbqa.chain.conversation import END_OF_REPLY
 from kbqa.server import sse
 from kbqa.server.auth import require_token
 from kbqa.server.errors import APIError, error_body, from_exception
@@ -29,7 +30,7 @@ from kbqa.server.schemas import (
 
 if TYPE_CHECKING:
     from kbqa.chain.types import Answer
-    from kbqa.server.app import ServerState
+    from kbqa.server.state import ServerState
     from kbqa.settings import Settings
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["openai"])
@@ -148,17 +149,18 @@ def _usage(answer: Answer, completion_tokens: int) -> dict[str, int]:
 
 
 def _pieces(events: Iterator[Any]) -> Iterator[tuple[str, Answer | None]]:
-    """(text, None) per streamed piece, then ("", answer); the chain's closing newline (the
-    last token before "done") is dropped, so the pieces add up to the answer's text."""
-    held: str | None = None
+    """(text, None) per streamed piece, as it comes, then ("", answer). The chain's closing
+    newline (a token of its own just before "done") is dropped, so the pieces add up to the
+    answer's text: a bare newline is held until something follows it."""
+    held = ""
     for event in events:
         if event.kind == "token":
-            if held is not None:
-                yield held, None
-            held = event.text
+            if event.text == END_OF_REPLY:
+                held += event.text
+                continue
+            yield held + event.text, None
+            held = ""
         elif event.kind == "done":
-            if held is not None and held != "\n":
-                yield held.rstrip("\n"), None
             yield "", event.answer
             return
 
