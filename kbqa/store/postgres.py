@@ -25,7 +25,6 @@ without it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -40,105 +39,26 @@ import numpy as np
 
 from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
 from kbqa.store.base import FileRecord, NewChunk, Problem, StoredChunk
-from kbqa.store.postgres_search import read_vector, vector_literal
+from kbqa.store.postgres_schema import (
+    BATCH,
+    CHUNK_COLUMNS,
+    DDL_KEY,
+    FILE_COLUMNS,
+    LOCK_CLASS,
+    NAME,
+    SCHEMA_VERSION,
+    SCHEMES,
+    TABLES,
+    Snapshot,
+    chunk_row,
+    conninfo,
+    file_row,
+    lock_key,
+    read_vector,
+    schema_for,
+    vector_literal,
+)
 from kbqa.store.remote import Remote, holds_remote
-
-NAME = "postgres"
-SCHEMA_VERSION = 1
-SCHEMES = ("postgresql", "postgres")
-
-#: the advisory-lock class of every kbqa lock (the second key names the base)
-_LOCK_CLASS = 0x6B627161  # "kbqa"
-#: the key of the lock held while any base's schema is created or dropped (DDL is not
-#: concurrency-safe: two CREATE ... IF NOT EXISTS at once can still collide)
-_DDL_KEY = 0
-
-_TABLES = """
-CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    doc text PRIMARY KEY,
-    source text NOT NULL,
-    origin text,
-    sha256 text NOT NULL,
-    size bigint NOT NULL,
-    mtime double precision NOT NULL,
-    pages integer,
-    chunks integer NOT NULL,
-    added_at double precision NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    uid text NOT NULL UNIQUE,
-    doc text,
-    position integer NOT NULL DEFAULT 0,
-    text text NOT NULL,
-    metadata jsonb NOT NULL,
-    vector vector NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc, position);
-CREATE INDEX IF NOT EXISTS files_source ON files (source);
-"""
-
-_CHUNK_COLUMNS = "id, uid, doc, position, text, metadata"
-_FILE_COLUMNS = "doc, source, origin, sha256, size, mtime, pages, chunks, added_at"
-_BATCH = 1000
-
-
-def schema_for(name: str) -> str:
-    """The schema a base called `name` on the server lives in (at most 63 bytes)."""
-    schema = f"kbqa_{name}"
-    if len(schema.encode("utf-8")) <= 63:
-        return schema
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
-    cut = schema.encode("utf-8")[:50].decode("utf-8", errors="ignore")
-    return f"{cut}_{digest}"
-
-
-def _lock_key(schema: str) -> int:
-    return int.from_bytes(hashlib.sha256(schema.encode("utf-8")).digest()[:4], "big", signed=True)
-
-
-def conninfo(uri: str) -> str:
-    """A URI libpq takes: postgresql+psycopg:// and the like become postgresql://."""
-    scheme, sep, rest = uri.partition("://")
-    return f"postgresql://{rest}" if sep and scheme.lower().startswith("postgres") else uri
-
-
-def _chunk(row: tuple) -> StoredChunk:
-    metadata = row[5] if isinstance(row[5], dict) else json.loads(row[5])
-    return StoredChunk(int(row[0]), row[1], row[2], int(row[3]), row[4], metadata)
-
-
-def _file(row: tuple) -> FileRecord:
-    return FileRecord(*row)
-
-
-class _Snapshot:
-    def __init__(self, db: Any) -> None:
-        self._db = db
-        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'state')"))
-        self.generation = int(meta.get("generation", 0))
-        self.state = meta.get("state", "0")
-        self.count = int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
-
-    def vector_batches(self, size: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        last = -1
-        while True:
-            rows = (
-                self._db.cursor(binary=True)
-                .execute(
-                    "SELECT id, vector FROM chunks WHERE id > %s ORDER BY id LIMIT %s",
-                    (last, size),
-                )
-                .fetchall()
-            )
-            if not rows:
-                return
-            last = int(rows[-1][0])
-            yield (
-                np.asarray([r[0] for r in rows], dtype=np.int64),
-                np.vstack([read_vector(r[1]) for r in rows]),
-            )
 
 
 class PostgresRecordStore:
@@ -160,14 +80,14 @@ class PostgresRecordStore:
         self.folder = Path(folder)
         self.remote = remote
         self.schema = schema_for(remote.name)
-        self._lock_key = _lock_key(self.schema)
+        self._lock_key = lock_key(self.schema)
         self._local = threading.local()
         self._connections: list[Any] = []
         self._guard = threading.Lock()
         self._extension_schema = "public"
         db = self.db
         with db.transaction():
-            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _DDL_KEY))
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, DDL_KEY))
             exists = db.execute(
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
             ).fetchone()
@@ -180,7 +100,7 @@ class PostgresRecordStore:
             self._set_search_path(db)
             if not exists:
                 db.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
-            db.execute(_TABLES)
+            db.execute(TABLES)
             db.execute(
                 "INSERT INTO meta VALUES ('schema_version', %s), ('generation', '0') "
                 "ON CONFLICT (key) DO NOTHING",
@@ -263,12 +183,12 @@ class PostgresRecordStore:
             yield db
 
     @contextmanager
-    def snapshot(self) -> Iterator[_Snapshot]:
+    def snapshot(self) -> Iterator[Snapshot]:
         """A repeatable-read transaction: all reads inside see one committed state."""
         db = self.db
         with db.transaction():
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield _Snapshot(db)
+            yield Snapshot(db)
 
     @contextmanager
     def writer(self, wait_s: float = 0.0) -> Iterator[None]:
@@ -278,7 +198,7 @@ class PostgresRecordStore:
         try:
             deadline = time.monotonic() + wait_s
             while not connection.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_CLASS, self._lock_key)
+                "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self._lock_key)
             ).fetchone()[0]:
                 if time.monotonic() >= deadline:
                     raise KnowledgeBaseLocked(
@@ -335,8 +255,8 @@ class PostgresRecordStore:
             raise ValueError("one vector per chunk is required")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids: list[int] = []
-        for start in range(0, len(chunks), _BATCH):
-            part = chunks[start : start + _BATCH]
+        for start in range(0, len(chunks), BATCH):
+            part = chunks[start : start + BATCH]
             rows = tx.execute(
                 "INSERT INTO chunks (uid, doc, position, text, metadata, vector) "
                 "SELECT u, d, p, t, m::jsonb, v::vector FROM unnest("
@@ -348,7 +268,7 @@ class PostgresRecordStore:
                     [c.position for c in part],
                     [c.text for c in part],
                     [json.dumps(c.metadata, ensure_ascii=False) for c in part],
-                    [vector_literal(v) for v in vectors[start : start + _BATCH]],
+                    [vector_literal(v) for v in vectors[start : start + BATCH]],
                 ),
             ).fetchall()
             by_uid = {uid: int(chunk_id) for chunk_id, uid in rows}
@@ -357,7 +277,7 @@ class PostgresRecordStore:
 
     def put_file(self, tx: Any, record: FileRecord) -> None:
         tx.execute(
-            f"INSERT INTO files ({_FILE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"INSERT INTO files ({FILE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (doc) DO UPDATE SET source = EXCLUDED.source, origin = EXCLUDED.origin, "
             "sha256 = EXCLUDED.sha256, size = EXCLUDED.size, mtime = EXCLUDED.mtime, "
             "pages = EXCLUDED.pages, chunks = EXCLUDED.chunks, added_at = EXCLUDED.added_at",
@@ -397,14 +317,12 @@ class PostgresRecordStore:
     # -- reads ----------------------------------------------------------------------------------
 
     def files(self) -> list[FileRecord]:
-        rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY doc").fetchall()
-        return [_file(row) for row in rows]
+        rows = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files ORDER BY doc").fetchall()
+        return [file_row(row) for row in rows]
 
     def file(self, doc: str) -> FileRecord | None:
-        row = self.db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files WHERE doc = %s", (doc,)
-        ).fetchone()
-        return _file(row) if row else None
+        row = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE doc = %s", (doc,)).fetchone()
+        return file_row(row) if row else None
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
@@ -413,38 +331,38 @@ class PostgresRecordStore:
         if len(ids) == 0:
             return {}
         rows = self.db.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)", ([int(i) for i in ids],)
+            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)", ([int(i) for i in ids],)
         ).fetchall()
-        return {int(row[0]): _chunk(row) for row in rows}
+        return {int(row[0]): chunk_row(row) for row in rows}
 
     def get_by_uids(self, uids: Sequence[str]) -> list[StoredChunk]:
         if not uids:
             return []
         rows = self.db.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE uid = ANY(%s)", (list(uids),)
+            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE uid = ANY(%s)", (list(uids),)
         ).fetchall()
-        found = {row[1]: _chunk(row) for row in rows}
+        found = {row[1]: chunk_row(row) for row in rows}
         return [found[uid] for uid in uids if uid in found]
 
     def iter_chunks(self) -> Iterator[StoredChunk]:
         last = -1
         while True:
             rows = self.db.execute(
-                f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id > %s ORDER BY id LIMIT %s",
-                (last, _BATCH),
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id > %s ORDER BY id LIMIT %s",
+                (last, BATCH),
             ).fetchall()
             if not rows:
                 return
             last = int(rows[-1][0])
-            yield from (_chunk(row) for row in rows)
+            yield from (chunk_row(row) for row in rows)
 
     def neighbours(self, doc: str, position: int, span: int) -> list[StoredChunk]:
         rows = self.db.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks "
+            f"SELECT {CHUNK_COLUMNS} FROM chunks "
             "WHERE doc = %s AND position BETWEEN %s AND %s ORDER BY position, id",
             (doc, position - span, position + span),
         ).fetchall()
-        return [_chunk(row) for row in rows]
+        return [chunk_row(row) for row in rows]
 
     def ids_for_sources(self, sources: Sequence[str]) -> np.ndarray:
         rows = self.db.execute(
@@ -514,7 +432,7 @@ class PostgresRecordStore:
         """Drop the base's schema (its tables, the lexical index's included) on the server."""
         sql = self._sql
         with self.transaction() as tx:
-            tx.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _DDL_KEY))
+            tx.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, DDL_KEY))
             tx.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
             )

@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,21 +26,11 @@ import numpy as np
 
 from kbqa.errors import KnowledgeBaseError
 from kbqa.store.base import Change, NewChunk, Problem, RecordStore
+from kbqa.store.postgres_schema import vector_literal
 from kbqa.store.tokenize import tokenize
 
 K1 = 1.2
 B = 0.75
-
-
-def vector_literal(vector: np.ndarray) -> str:
-    """pgvector's text form of a float32 vector (repr round-trips every float32 exactly)."""
-    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist())) + "]"
-
-
-def read_vector(blob: bytes) -> np.ndarray:
-    """A float32 vector from pgvector's binary form (int16 dimension, int16 unused, big-endian
-    float4s)."""
-    return np.frombuffer(blob, dtype=">f4", offset=4).astype(np.float32)
 
 
 def _needs_postgres(records: RecordStore, index: str) -> None:
@@ -138,6 +127,7 @@ CREATE TABLE IF NOT EXISTS postings (
     term text NOT NULL,
     chunk bigint NOT NULL,
     tf integer NOT NULL,
+    positions integer[] NOT NULL,  -- where in the chunk's terms (for phrases, as FTS5 has them)
     PRIMARY KEY (term, chunk)
 );
 CREATE INDEX IF NOT EXISTS postings_chunk ON postings (chunk);
@@ -198,23 +188,28 @@ class PgBM25Index:
         _needs_postgres(records, self.name)
         self.records: Any = records
         with records.transaction() as tx:
-            tx.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x6B627161, 0))
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (0x6B627161, 0)
+            )  # postgres_schema.DDL_KEY
             tx.execute(_LEXICAL_TABLES)
 
     def add(self, tx: Any, chunks: Iterable[tuple[int, NewChunk]]) -> None:
-        postings: list[tuple[str, int, int]] = []
+        postings: list[tuple[str, int, int, list[int]]] = []
         lengths: list[tuple[int, int]] = []
         for chunk_id, chunk in chunks:
             terms = lexical_terms(chunk.lexical_text())
             lengths.append((int(chunk_id), len(terms)))
-            postings.extend((term, int(chunk_id), tf) for term, tf in Counter(terms).items())
+            where: dict[str, list[int]] = {}
+            for position, term in enumerate(terms):
+                where.setdefault(term, []).append(position)
+            postings.extend((t, int(chunk_id), len(p), p) for t, p in where.items())
         if not lengths:
             return
         cursor = tx.cursor()
         with cursor.copy("COPY lexical_lengths (chunk, tokens) FROM STDIN") as copy:
             for row in lengths:
                 copy.write_row(row)
-        with cursor.copy("COPY postings (term, chunk, tf) FROM STDIN") as copy:
+        with cursor.copy("COPY postings (term, chunk, tf, positions) FROM STDIN") as copy:
             for row in postings:
                 copy.write_row(row)
         tx.execute(
@@ -235,42 +230,61 @@ class PgBM25Index:
         )
 
     def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
-        # One FTS5 phrase per distinct query token; a phrase of several unicode61 terms (see the
-        # module docstring) counts as its terms.
-        terms = [term for token in dict.fromkeys(tokenize(query)) for term in _unicode61(token)]
-        if not terms or limit <= 0:
+        # One FTS5 phrase per distinct query token: its unicode61 terms, adjacent in that order.
+        phrases = [
+            terms for token in dict.fromkeys(tokenize(query)) if (terms := _unicode61(token))
+        ]
+        if not phrases or limit <= 0 or (allowed is not None and len(allowed) == 0):
             return []
-        if allowed is not None and len(allowed) == 0:
-            return []
-        filter_sql = "" if allowed is None else "AND p.chunk = ANY(%(allowed)s)"
-        params: dict[str, Any] = {"terms": terms, "limit": limit, "k1": K1, "b": B}
+        params: dict[str, Any] = {"limit": limit, "k1": K1, "b": B}
+        matches = []
+        for i, terms in enumerate(phrases):
+            for j, term in enumerate(terms):
+                params[f"t{i}_{j}"] = term
+            if len(terms) == 1:
+                matches.append(
+                    f"SELECT {i} AS phrase, chunk, tf FROM postings WHERE term = %(t{i}_0)s"
+                )
+                continue
+            # A phrase's frequency in a chunk: the places its first term is followed by the rest.
+            joins = " ".join(
+                f"JOIN postings p{j} ON p{j}.chunk = p0.chunk AND p{j}.term = %(t{i}_{j})s"
+                for j in range(1, len(terms))
+            )
+            follows = " AND ".join(f"x + {j} = ANY(p{j}.positions)" for j in range(1, len(terms)))
+            matches.append(
+                f"SELECT {i} AS phrase, p0.chunk, (SELECT count(*) FROM unnest(p0.positions) x "
+                f"WHERE {follows})::int AS tf FROM postings p0 {joins} WHERE p0.term = %(t{i}_0)s"
+            )
+        keep = ""
         if allowed is not None:
             params["allowed"] = [int(i) for i in allowed]
-        # A term given twice (two tokens that fold alike) is summed twice, as FTS5 sums over
-        # its phrases.
+            keep = "WHERE h.chunk = ANY(%(allowed)s)"
+        # N, the average length and each phrase's n are the whole table's, as in FTS5 (a filter
+        # on ids does not change them).
         rows = self.records.db.execute(
             f"""
-            WITH q AS (SELECT term FROM unnest(%(terms)s::text[]) AS t(term)),
+            WITH hits AS (
+                SELECT * FROM ({" UNION ALL ".join(matches)}) AS m WHERE tf > 0
+            ),
             totals AS (
                 SELECT rows::float8 AS n, tokens::float8 / greatest(rows, 1) AS avgdl
                 FROM lexical_totals
             ),
-            df AS (
-                SELECT p.term, count(*)::float8 AS hits FROM postings p
-                WHERE p.term IN (SELECT term FROM q) GROUP BY p.term
-            ),
+            df AS (SELECT phrase, count(*)::float8 AS hits FROM hits GROUP BY phrase),
             raw AS (
-                SELECT df.term, ln((t.n - df.hits + 0.5) / (df.hits + 0.5)) AS x FROM df, totals t
+                SELECT df.phrase, ln((t.n - df.hits + 0.5) / (df.hits + 0.5)) AS x
+                FROM df, totals t
             ),
-            idf AS (SELECT term, CASE WHEN x <= 0 THEN 1e-6 ELSE x END AS w FROM raw)
-            SELECT p.chunk,
-                sum(idf.w * (p.tf * (%(k1)s + 1)) / (p.tf + %(k1)s * (1 - %(b)s
+            idf AS (SELECT phrase, CASE WHEN x <= 0 THEN 1e-6 ELSE x END AS w FROM raw)
+            SELECT h.chunk,
+                sum(idf.w * (h.tf * (%(k1)s + 1)) / (h.tf + %(k1)s * (1 - %(b)s
                     + %(b)s * l.tokens / nullif(t.avgdl, 0)))) AS score
-            FROM q JOIN idf ON idf.term = q.term
-            JOIN postings p ON p.term = q.term {filter_sql}
-            JOIN lexical_lengths l ON l.chunk = p.chunk
+            FROM hits h JOIN idf ON idf.phrase = h.phrase
+            JOIN lexical_lengths l ON l.chunk = h.chunk
             CROSS JOIN totals t
-            GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT %(limit)s
+            {keep}
+            GROUP BY h.chunk ORDER BY score DESC, h.chunk LIMIT %(limit)s
             """,
             params,
         ).fetchall()
