@@ -195,7 +195,11 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = _chunks(events, completion_id, created, body.model, name, include_usage)
-        return StreamingResponse(sse.stream(chunks), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        return StreamingResponse(
+            sse.from_thread(lambda: sse.stream(chunks)),
+            media_type=sse.MEDIA_TYPE,
+            headers=sse.HEADERS,
+        )
     count = 0
     answer = None
     try:
