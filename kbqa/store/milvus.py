@@ -174,6 +174,7 @@ class Batch:
     view: View
     pending: int  # the generation its rows are tagged with
     wrote: bool = False
+    committed: bool = False  # past the commit point: a failure now must not discard it
     state: str | None = None
     gone_ids: set[int] = field(default_factory=set)
     gone_keys: set[str] = field(default_factory=set)

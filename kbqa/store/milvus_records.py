@@ -147,12 +147,15 @@ class MilvusRecordStore:
     def _create(self, part: str, schema: Any, index: Any) -> None:
         name = self.names[part]
         try:
-            self.client.create_collection(
-                name, schema=schema, index_params=index, consistency_level=STRONG
-            )
+            self.client.create_collection(name, schema=schema, consistency_level=STRONG)
         except Exception:
             if not self.client.has_collection(name):  # not a replica's race: a real failure
                 raise
+        # Not pymilvus's create-with-index, which polls the new index every 0.5 s (a second
+        # per base on Milvus Lite); loading waits for the index anyway. A replica racing us may
+        # have made the index already.
+        with suppress(Exception):
+            self.client.create_index(name, index, sync=False)
         self._load(part)
 
     def has(self, part: str) -> bool:
@@ -292,7 +295,8 @@ class MilvusRecordStore:
                 if batch.wrote:
                     self._commit(batch)
             except BaseException:
-                self._discard(batch)
+                if not batch.committed:  # after the commit point, the next batch sweeps
+                    self._discard(batch)
                 raise
 
     def recover(self) -> View:
@@ -323,6 +327,7 @@ class MilvusRecordStore:
         tokens = batch.view.tokens + batch.tokens
         # The commit point: one row.
         self._put_meta({"commit": _commit_value(batch.pending, state, len(gone), tokens)})
+        batch.committed = True
         if gone:
             self._sweep(View(batch.pending, state, tokens=tokens), batch.gone_ids, batch.gone_keys)
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -109,12 +110,14 @@ QUERIES = [
 
 
 def test_a_base_on_milvus_finds_what_the_default_store_finds(
-    kbqa_home: Path, milvus_uri: str
+    kbqa_home: Path, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = _bilingual_docs(kbqa_home / "docs")
     default = KnowledgeBase.create("default", _settings(kbqa_home))
     milvus = KnowledgeBase.create("milvus", _settings(kbqa_home, milvus_uri))
     assert default.store.records.name == "sqlite" and milvus.store.records.name == "milvus"
+    for kb in (default, milvus):  # one query embedding per text: the test compares stores
+        monkeypatch.setattr(kb.embedder, "encode_query", lru_cache(kb.embedder.encode_query))
     try:
 
         def same(**options) -> None:
@@ -254,8 +257,12 @@ def test_a_writer_killed_mid_batch_leaves_a_whole_state(tmp_path: Path, where: s
         store.close()
 
 
+def _fail(*args: object) -> None:
+    raise RuntimeError("killed before the sweep")
+
+
 def test_a_failing_batch_writes_nothing_and_a_second_client_sees_commits(
-    tmp_path: Path, milvus_uri: str
+    tmp_path: Path, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = f"crash{uuid.uuid4().hex[:8]}"
     one = open_store(tmp_path / "one", StoreSettings(uri=milvus_uri), create=True, name=name)
@@ -274,16 +281,13 @@ def test_a_failing_batch_writes_nothing_and_a_second_client_sees_commits(
             raise RuntimeError("disk on fire")
         assert _state(one) == _state(two) == committed
         # A batch whose clean-up never ran (as if killed): still invisible, swept next time.
-        real = MilvusRecordStore._discard
-        MilvusRecordStore._discard = lambda self, batch: None
-        try:
-            with one.writer(), pytest.raises(RuntimeError), one.records.transaction() as tx:
-                one.records.delete_chunks(tx, doc="b.txt")
-                new = one.records.insert_chunks(tx, _chunks("c.txt", ["delta"]), _vectors(1, 4))
-                one.lexical.add(tx, zip(new, _chunks("c.txt", ["delta"]), strict=True))
-                raise RuntimeError
-        finally:
-            MilvusRecordStore._discard = real
+        monkeypatch.setattr(MilvusRecordStore, "_discard", lambda self, batch: None)
+        with one.writer(), pytest.raises(RuntimeError), one.records.transaction() as tx:
+            one.records.delete_chunks(tx, doc="b.txt")
+            new = one.records.insert_chunks(tx, _chunks("c.txt", ["delta"]), _vectors(1, 4))
+            one.lexical.add(tx, zip(new, _chunks("c.txt", ["delta"]), strict=True))
+            raise RuntimeError
+        monkeypatch.undo()
         assert _state(two) == committed
         assert two.lexical.search("delta", 5) == [] and two.count() == 3
         # A commit through one client is seen by the other's next read (nothing cached).
@@ -292,6 +296,18 @@ def test_a_failing_batch_writes_nothing_and_a_second_client_sees_commits(
         assert one.count() == 2 and [f.doc for f in one.files()] == ["a.txt"]
         assert one.generation == 3 and one.records.state == two.records.state != committed[1]
         assert one.lexical.search("gamma delta", 5) == []
+        # A failure after the commit point (the sweep) keeps the commit; the next batch sweeps.
+        monkeypatch.setattr(MilvusRecordStore, "_sweep", _fail)
+        with one.writer(), pytest.raises(RuntimeError, match="sweep"):
+            one.delete_documents(["a.txt"])
+        monkeypatch.undo()
+        assert two.count() == 0 and two.files() == [] and two.generation == 4
+        assert (
+            two.lexical.search("alpha beta", 5) == [] and two.dense.search(_vectors(1)[0], 5) == []
+        )
+        with two.writer():
+            two.replace_documents([(_file("d.txt", 1), _chunks("d.txt", ["omega"]), _vectors(1))])
+        assert [c.uid for c in one.records.iter_chunks()] == ["d.txt#0"]
         # One writer at a time, across clients (a flock beside the Lite file).
         locked = pytest.raises(KnowledgeBaseLocked, match="being written by another")
         with one.writer(), locked, two.writer():
