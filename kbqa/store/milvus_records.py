@@ -123,11 +123,14 @@ class MilvusRecordStore:
 
     # -- connecting and collections ---------------------------------------------------------------
 
-    def _connect(self, options: dict[str, str]) -> Any:
+    def _connect(self, options: dict[str, Any]) -> Any:
         from pymilvus import MilvusClient
 
         if self.lite:
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+            # No keepalive pings to an in-process server: Milvus Lite answers pymilvus's (every
+            # 10 s) with GOAWAY "too_many_pings", which gRPC logs to stderr.
+            options = {**options, "grpc_options": {"grpc.keepalive_time_ms": 2**31 - 1}}
         try:
             return MilvusClient(uri=self.target, timeout=30, **options)
         except Exception as error:
