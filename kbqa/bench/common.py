@@ -53,6 +53,47 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def latencies(function: Callable[[object], object], items: Sequence[object]) -> list[float]:
+    """Milliseconds of `function(item)` for each item."""
+    out = []
+    for item in items:
+        started = time.perf_counter()
+        function(item)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def fill_synthetic(kb: KnowledgeBase, size: int, batch: int = 5000) -> None:
+    """Store `size` chunks of real sentences (so BM25 does real work) with random unit vectors
+    (embedding 100k real chunks would take over half an hour), `batch` chunks a file."""
+    import numpy as np
+
+    from kbqa.store.base import FileRecord, NewChunk
+
+    dimension = kb.embedder.dimension
+    rng = np.random.default_rng(0)
+    texts = synthetic_pages(size, 200, seed=size)
+    with kb.store.writer():
+        for start in range(0, size, batch):
+            part = texts[start : start + batch]
+            vectors = rng.standard_normal((len(part), dimension)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            doc = f"part{start}.txt"
+            record = FileRecord(doc, doc, None, "0", 0, 0.0, None, len(part), 0.0)
+            chunks = [
+                NewChunk(
+                    uid=f"{doc}#{i}",
+                    text=text,
+                    metadata={"source": doc, "path": doc, "position": i, "page": None},
+                    doc=doc,
+                    position=i,
+                )
+                for i, text in enumerate(part)
+            ]
+            kb.store.replace_documents([(record, chunks, vectors)])
+        kb.store.save_index()
+
+
 def sentence_pool() -> tuple[list[str], list[str]]:
     """Chinese and English sentences from the project's own documents (knowledge/, eval/)."""
     zh: list[str] = []

@@ -12,15 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from kbqa.bench.common import machine, peak_rss_mb, percentile, synthetic_pages
+from kbqa.bench.common import fill_synthetic, latencies, machine, peak_rss_mb, percentile
 
 
 def run(args: argparse.Namespace) -> int:
     from kbqa.knowledge_base import KnowledgeBase
     from kbqa.settings import Settings
-    from kbqa.store.chunk_store import FileRecord, NewChunk
 
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="kbqa-bench-")))
     print(f"machine: {machine()}")
@@ -30,48 +27,13 @@ def run(args: argparse.Namespace) -> int:
     queries = queries[: args.queries]
     for size in [int(s) for s in args.sizes.split(",")]:
         kb = KnowledgeBase.create(f"s{size}", settings)
-        dimension = kb.embedder.dimension
-        rng = np.random.default_rng(0)
-        texts = synthetic_pages(size, 200, seed=size)
         started = time.perf_counter()
-        with kb.store.writer():
-            for start in range(0, size, 5000):
-                part = texts[start : start + 5000]
-                vectors = rng.standard_normal((len(part), dimension)).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                record = FileRecord(
-                    f"part{start}.txt", f"part{start}.txt", None, "0", 0, 0.0, None, len(part), 0.0
-                )
-                chunks = [
-                    NewChunk(
-                        uid=f"part{start}.txt#{i}",
-                        text=text,
-                        metadata={
-                            "source": record.source,
-                            "path": record.doc,
-                            "position": i,
-                            "page": None,
-                        },
-                        doc=record.doc,
-                        position=i,
-                    )
-                    for i, text in enumerate(part)
-                ]
-                kb.store.replace_documents([(record, chunks, vectors)])
-            kb.store.save_index()
+        fill_synthetic(kb, size)
         print(f"\n{size} chunks stored in {time.perf_counter() - started:.1f} s")
 
         kb.search("warm-up")  # loads the embedder, jieba and the index
         index = kb.store.index()
         vectors = [kb.embedder.encode_query(q) for q in queries[:20]]
-
-        def latencies(function, items) -> list[float]:
-            out = []
-            for item in items:
-                started = time.perf_counter()
-                function(item)
-                out.append((time.perf_counter() - started) * 1000)
-            return out
 
         embed_ms = latencies(kb.embedder.encode_query, queries)
         raw_ms = latencies(

@@ -1,4 +1,4 @@
-"""`kbqa bench ingest|search|llm|retrieval|e5|ask|serve|memory|ocr`: benchmarks that print figures and ratios to a reference run."""
+"""`kbqa bench ingest|search|store|llm|retrieval|e5|ask|serve|memory|ocr`: benchmarks that print figures and ratios to a reference run."""
 
 from __future__ import annotations
 
@@ -22,6 +22,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--sizes", default="10000,100000", help="comma-separated chunk counts")
     search.add_argument("--queries", type=int, default=200)
     search.set_defaults(handler="kbqa.bench.search:run")
+
+    store = benches.add_parser(
+        "store", help="storing and search on each store backend vs its raw engine query"
+    )
+    store.add_argument("--sizes", default="10000,100000", help="comma-separated chunk counts")
+    store.add_argument("--queries", type=int, default=60)
+    store.add_argument("--backends", default="faiss,milvus,pgvector", help="comma-separated")
+    store.add_argument("--pg-uri", help="a PostgreSQL server with pgvector (default: pgserver)")
+    store.add_argument("--milvus-uri", help="a Milvus server (default: Milvus Lite in a temp dir)")
+    store.set_defaults(handler="kbqa.bench.store:run")
 
     llm = benches.add_parser("llm", help="load time, memory, first token and decode speed")
     llm.add_argument("--model", help="model (default: the embedded SmolLM2)")

@@ -49,6 +49,21 @@ class MilvusIndexView:
     ntotal: int
     d: int
 
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Milvus's own query, shaped like FAISS's `index.search` (scores, ids): the reference
+        `kbqa bench store` measures kbqa's dense search against (no generation filter)."""
+        found = self.client.search(
+            self.collection,
+            data=np.asarray(queries, dtype=np.float32).tolist(),
+            anns_field="vector",
+            limit=k,
+            output_fields=["id"],
+            search_params={"metric_type": "IP"},
+        )
+        scores = np.array([[hit["distance"] for hit in row] for row in found], dtype=np.float32)
+        ids = np.array([[hit["id"] for hit in row] for row in found], dtype=np.int64)
+        return scores, ids
+
 
 class MilvusDenseIndex:
     name = "milvus"
