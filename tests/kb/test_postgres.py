@@ -118,11 +118,23 @@ def _same_results(one: KnowledgeBase, other: KnowledgeBase) -> None:
 def test_a_base_on_postgres_finds_what_the_default_store_finds(
     kbqa_home: Path,
     pg_database: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     docs = _bilingual_docs(kbqa_home / "docs")
     default = KnowledgeBase.create("local", _settings(kbqa_home))
     served = KnowledgeBase.create("served", _settings(kbqa_home, pg_database))
     assert served.store.records.name == "postgres" and default.store.records.name == "sqlite"
+    # Both bases share the process's embedder: embed each query once (a query takes 0.3 s here).
+    embedder, seen = default.embedder, {}
+    assert served.embedder is embedder
+    encode = embedder.encode_query
+
+    def remembered(query: str):
+        if query not in seen:
+            seen[query] = encode(query)
+        return seen[query].copy()
+
+    monkeypatch.setattr(embedder, "encode_query", remembered)
     for kb in (default, served):
         assert sorted(kb.add([docs]).added) == ["faq.txt", "guide.pdf", "notes.md"]
     _same_results(default, served)
