@@ -6,11 +6,12 @@ URIs (`kbqa kb create NAME --store URI`, or `Settings.store.uri`):
     milvus+https://host[:443]/db      over TLS; a path's first segment names the Milvus database
     milvus://user:password@host       credentials: "user:password" is the token; without a password
                                       in the URI it comes from KBQA_STORE_PASSWORD; with no user,
-                                      the token is MILVUS_TOKEN (or KBQA_STORE_PASSWORD). Neither is
-                                      ever written down (remote.json keeps the redacted URI).
+                                      the token is ?token=… in the URI, else MILVUS_TOKEN (or
+                                      KBQA_STORE_PASSWORD). None is ever written down (remote.json
+                                      and the manifest keep the URI without them).
 
-A base called N on the server is five collections, `kbqa_N_<part>` (N with characters other
-than letters, digits and '_' escaped as _xx):
+A base called N on the server is five collections, `kbqa_N_<part>` (N spelt one-to-one in what
+Milvus allows, kbqa/store/milvus.py `collection_prefix`):
     meta     the manifest (key -> value), the id counter, the commit record, the writer's lease
     files    one row per file version: key "<generation>:<doc>", the FileRecord fields
     chunks   id (the chunk id), uid, doc, position, text, metadata (JSON text), the vector
@@ -60,12 +61,13 @@ writer left (the server keeps its own storage: there is no file of ours to copy)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from kbqa.errors import KnowledgeBaseError
 from kbqa.store.remote import Remote
@@ -105,22 +107,27 @@ def connection(remote: Remote) -> tuple[str, dict[str, str]]:
     host = f"[{host}]" if ":" in host else host
     port = parts.port or (443 if transport == "https" else 19530)
     options: dict[str, str] = {}
+    query = dict(parse_qsl(parts.query))
     user = unquote(parts.username or "")
     secret = unquote(parts.password) if parts.password else remote.password()
     if user:
         options["token"] = f"{user}:{secret}" if secret else user
-    elif token := os.environ.get("MILVUS_TOKEN") or secret:
+    elif token := query.get("token") or os.environ.get("MILVUS_TOKEN") or secret:
         options["token"] = token
-    if database := parts.path.strip("/").split("/")[0]:
+    if database := parts.path.strip("/").split("/")[0] or query.get("db_name", ""):
         options["db_name"] = unquote(database)
     return f"{transport}://{host}:{port}", options
 
 
 def collection_prefix(name: str) -> str:
-    """`kbqa_<name>`, with characters Milvus refuses in a collection name escaped as _xx."""
+    """`kbqa_<name>`, spelt as Milvus allows (letters, digits, '_'), one-to-one: '_' is '__',
+    another character '_<hex>_'; a name too long for Milvus's 255 ends in a hash of itself."""
     escaped = "".join(
-        c if c.isascii() and (c.isalnum() or c == "_") else f"_{ord(c):02x}" for c in name
+        c if c.isascii() and c.isalnum() else "__" if c == "_" else f"_{ord(c):x}_" for c in name
     )
+    if len(escaped) > 200:
+        digest = hashlib.blake2b(name.encode("utf-8"), digest_size=10).hexdigest()
+        escaped = f"{escaped[:160]}_h{digest}"
     return f"kbqa_{escaped}"
 
 

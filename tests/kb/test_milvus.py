@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -35,7 +36,7 @@ from kbqa.settings import EmbedderSettings, Settings, StoreSettings
 from kbqa.store.base import FileRecord, NewChunk
 from kbqa.store.factory import open_store
 from kbqa.store.langchain_store import KBQAVectorStore
-from kbqa.store.milvus import connection
+from kbqa.store.milvus import collection_prefix, connection
 from kbqa.store.milvus_records import MilvusRecordStore
 from kbqa.store.remote import Remote
 from tests.kb.conftest import FAST_EMBEDDER
@@ -371,6 +372,12 @@ def test_uris_credentials_and_an_unreachable_server(
     assert connection(Remote("milvus://alice@h", "x"))[1] == {"token": "alice:from-env"}
     monkeypatch.setenv("MILVUS_TOKEN", "api-key")
     assert connection(Remote("milvus://h", "x"))[1] == {"token": "api-key"}
+    assert connection(Remote("milvus://h?token=t0k", "x"))[1] == {"token": "t0k"}
+    # Collection names: what Milvus allows, one name to one prefix.
+    names = ["kb", "my-kb", "my_2d_kb", "my__kb", "中文库", "a.b", "知" * 64]
+    prefixes = [collection_prefix(n) for n in names]
+    assert len(set(prefixes)) == len(names)
+    assert all(re.fullmatch(r"kbqa_\w{1,200}", p) and p.isascii() for p in prefixes)
     with pytest.raises(KnowledgeBaseError, match="absolute .db path"):
         connection(Remote("milvus:///srv/kb", "x"))
 
