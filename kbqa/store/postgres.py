@@ -61,6 +61,39 @@ from kbqa.store.postgres_schema import (
 from kbqa.store.remote import Remote, holds_remote
 
 
+def lost_connection(where: str, error: BaseException) -> KnowledgeBaseError:
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return KnowledgeBaseError(f"lost the connection to PostgreSQL at {where} ({reason}); try again")
+
+
+class _Guarded:
+    """A connection or cursor whose lost connection (server restarted, network gone, session
+    killed) is a KnowledgeBaseError naming the server, not a driver traceback; the next use of
+    `PostgresRecordStore.db` connects again."""
+
+    def __init__(self, target: Any, where: str, lost: type[BaseException]) -> None:
+        self._target, self._where, self._lost = target, where, lost
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = getattr(self._target, method)(*args, **kwargs)
+        except self._lost as error:
+            raise lost_connection(self._where, error) from error
+        return self if result is self._target else result
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("execute", *args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("executemany", *args, **kwargs)
+
+    def cursor(self, *args: Any, **kwargs: Any) -> _Guarded:
+        return _Guarded(self._target.cursor(*args, **kwargs), self._where, self._lost)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
 class PostgresRecordStore:
     """One knowledge base's rows in its own schema on a PostgreSQL server; thread-safe."""
 
@@ -165,30 +198,38 @@ class PostgresRecordStore:
 
     @property
     def db(self) -> Any:
+        """This thread's connection (a new one after a lost one, or in a forked child)."""
         connection = getattr(self._local, "db", None)
         pid = getattr(self._local, "pid", None)
         if connection is None or connection.closed or connection.broken or pid != os.getpid():
-            connection = self._connect()
-            if getattr(self, "_extension_schema", None):
-                self._set_search_path(connection)
+            raw = self._connect()
+            self._set_search_path(raw)
+            connection = _Guarded(raw, self.remote.kept_uri, self._psycopg.OperationalError)
             self._local.db, self._local.pid = connection, os.getpid()
             with self._guard:
-                self._connections.append(connection)
+                self._connections = [c for c in self._connections if not c.closed]
+                self._connections.append(raw)
         return connection
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         db = self.db
-        with db.transaction():
-            yield db
+        try:
+            with db.transaction():
+                yield db
+        except self._psycopg.OperationalError as error:  # BEGIN or COMMIT on a lost connection
+            raise lost_connection(self.remote.kept_uri, error) from error
 
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
         """A repeatable-read transaction: all reads inside see one committed state."""
         db = self.db
-        with db.transaction():
-            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield Snapshot(db)
+        try:
+            with db.transaction():
+                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield Snapshot(db)
+        except self._psycopg.OperationalError as error:
+            raise lost_connection(self.remote.kept_uri, error) from error
 
     @contextmanager
     def writer(self, wait_s: float = 0.0) -> Iterator[None]:

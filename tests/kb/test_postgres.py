@@ -376,3 +376,22 @@ def test_kb_delete_drops_the_tables(
     assert main(["--home", str(kbqa_home), "kb", "delete", "gone", "--yes"]) == 0
     assert schema_for("gone") not in _schemas(pg_database)
     assert KnowledgeBase.list_names(Settings(home=kbqa_home)) == []
+
+
+def test_a_lost_connection_is_a_clear_error_and_the_next_call_connects_again(
+    tmp_path: Path,
+    pg_database: str,  # noqa: F811
+) -> None:
+    store = open_store(tmp_path / "lost", StoreSettings(uri=pg_database), create=True)
+
+    def kill() -> None:  # what a server restart does to the session
+        pid = store.records.db.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(pg_database, autocommit=True) as connection:
+            connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    for attempt in (store.count, lambda: store.records.transaction().__enter__()):
+        kill()
+        with pytest.raises(KnowledgeBaseError, match=r"lost the connection to PostgreSQL at "):
+            attempt()
+        assert store.count() == 0  # connected again
+    store.close()
