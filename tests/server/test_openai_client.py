@@ -105,3 +105,31 @@ def test_unknown_knowledge_base_is_a_404(oai: openai.OpenAI) -> None:
             model="kb:missing", messages=[{"role": "user", "content": "hello?"}]
         )
     assert caught.value.body["code"] == "kb_not_found"
+
+
+def test_raw_stream_is_server_sent_events(server: Server) -> None:
+    """The wire format itself, on a question the base cannot answer (refused without the model)."""
+    import json
+
+    import httpx
+
+    body = {
+        "model": f"kb:{KB}",
+        "stream": True,
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+    }
+    with (
+        httpx.Client(base_url=server.url, headers=server.auth, timeout=60) as client,
+        client.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+    assert all(line.startswith("data: ") for line in lines)
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[len("data: ") :]) for line in lines[:-1]]
+    assert {c["id"] for c in chunks} == {chunks[0]["id"]}
+    last = chunks[-1]
+    assert last["choices"][0]["finish_reason"] == "stop" and last["kbqa"]["refused"] is True
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert text and not text.endswith("\n")
