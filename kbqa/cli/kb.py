@@ -149,6 +149,7 @@ def _store_choice(settings, uri: str | None):
 
 def create(args: argparse.Namespace) -> int:
     from kbqa.cli import load_settings
+    from kbqa.ingest import counted
     from kbqa.knowledge_base import KnowledgeBase
     from kbqa.store.remote import redact
 
@@ -160,10 +161,11 @@ def create(args: argparse.Namespace) -> int:
         where = redact(settings.store.uri) if settings.store.uri else str(kb.path)
         if existed:
             print(f"knowledge base {args.name!r} already exists ({where})")
-        elif kb.count_chunks():
-            print(f"attached {args.name!r} on {where}: {kb.count_chunks()} chunks already there")
-        else:
+        elif kb.store.new:
             print(f"created knowledge base {args.name!r} on {where}")
+        else:
+            chunks = counted(kb.count_chunks(), "chunk")
+            print(f"attached to knowledge base {args.name!r} on {where} ({chunks} there)")
     finally:
         kb.close()
     return 0

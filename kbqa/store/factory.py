@@ -181,9 +181,14 @@ def open_store(
         }
         if (remote := remote_for(folder)) is not None:
             wanted["store_uri"] = remote.kept_uri  # never a password
+        # New: no backends recorded yet (a base on a server that another process made already
+        # has them: opening it with create is attaching to it).
+        new = not existed and records.get_meta("record_store") is None
         if any(records.get_meta(key) != value for key, value in wanted.items()):
             records.set_meta(wanted)
     except BaseException:
         records.close()
         raise
-    return Store(records, dense, lexical)
+    store = Store(records, dense, lexical)
+    store.new = new
+    return store

@@ -31,6 +31,7 @@ class Store:
         self.records = records
         self.dense = dense
         self.lexical = lexical
+        self.new = False  # whether opening it created it (kbqa.store.factory.open_store says)
 
     @property
     def folder(self) -> Path:
