@@ -8,7 +8,8 @@
 - a writer killed mid-batch (a real process, os._exit) or failing mid-batch leaves the last
   committed state, and the next batch sweeps what it left;
 - two clients of one base see each other's commits at once; create attaches, never wipes;
-  drop() drops the collections; the writer lock; credentials are never written down.
+  drop() drops the collections; the writer lock (Lite's flock, a server's lease); credentials
+  are never written down; an unreachable server is a clear error.
 
 One Milvus Lite file per module where tests can share it (each Lite file starts a server).
 """
@@ -20,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from functools import lru_cache
@@ -37,6 +39,7 @@ from kbqa.store.base import FileRecord, NewChunk
 from kbqa.store.factory import open_store
 from kbqa.store.langchain_store import KBQAVectorStore
 from kbqa.store.milvus import collection_prefix, connection
+from kbqa.store.milvus_lock import lease_writer
 from kbqa.store.milvus_records import MilvusRecordStore
 from kbqa.store.remote import Remote
 from tests.kb.conftest import FAST_EMBEDDER
@@ -412,3 +415,28 @@ def test_uris_credentials_and_an_unreachable_server(
         kb.close()
     KnowledgeBase.delete("kept", _settings(home))
     assert not KnowledgeBase.exists("kept", _settings(home))
+
+
+def test_a_servers_writer_lease_excludes_a_second_writer_and_expires(
+    tmp_path: Path, milvus_uri: str
+) -> None:
+    """The lease a server's writers take (milvus_lock.py), on Milvus Lite's same client API."""
+    name = f"lease{uuid.uuid4().hex[:8]}"
+    store = open_store(tmp_path / "kb", StoreSettings(uri=milvus_uri), create=True, name=name)
+    records = store.records
+    try:
+        with lease_writer(records, 0):
+            held = json.loads(records._meta(["writer"])["writer"])
+            assert held["expires"] > time.time() + 30
+            locked = pytest.raises(KnowledgeBaseLocked, match="being written by another process")
+            with locked, lease_writer(records, 0):
+                pass
+        assert records._meta(["writer"]) == {}  # given back
+        # A lease its writer never gave back (killed) is taken once it has expired.
+        stale = {"owner": "gone-host:1:x", "expires": time.time() - 1}
+        records._put_meta({"writer": json.dumps(stale)})
+        with lease_writer(records, 0):
+            assert json.loads(records._meta(["writer"])["writer"])["owner"] != stale["owner"]
+    finally:
+        records.drop()
+        store.close()
