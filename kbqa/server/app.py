@@ -75,8 +75,9 @@ def create_app(
     app.include_router(kbs.router)
 
     @app.get("/health", response_model=Health, tags=["server"])
-    def health() -> dict[str, Any]:
-        """Liveness, and the models loaded or loading (no token needed)."""
+    async def health() -> dict[str, Any]:
+        """Liveness, and the models loaded or loading (no token needed). On the event loop, not
+        the thread pool: it answers while every worker thread waits for the model."""
         return {
             "status": "ok",
             "models": [
