@@ -188,6 +188,7 @@ class Batch:
     gone_keys: set[str] = field(default_factory=set)
     new_chunks: set[int] = field(default_factory=set)
     new_lexical: dict[int, int] = field(default_factory=dict)  # id -> its words
+    gone_lexical: set[int] = field(default_factory=set)  # committed lexical rows it deletes
     new_files: set[str] = field(default_factory=set)
     tokens: int = 0  # words the lexical rows gain (or lose) in this batch
 

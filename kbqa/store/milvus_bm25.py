@@ -144,7 +144,7 @@ class MilvusBM25Index:
     def remove(self, tx: Batch, ids: Sequence[int]) -> None:
         ids = [int(i) for i in ids]
         new = [i for i in ids if i in tx.new_lexical]
-        old = [i for i in ids if i not in tx.new_lexical and i not in tx.gone_ids]
+        old = [i for i in ids if i not in tx.new_lexical and i not in tx.gone_lexical]
         if new:  # written by this batch: delete now; the others go with the batch's commit
             self.records.client.delete(self.records.names["lexical"], ids=new)
             tx.tokens -= sum(tx.new_lexical.pop(i) for i in new)
@@ -153,7 +153,8 @@ class MilvusBM25Index:
                 where = f"id in {_ints(part)} and {tx.view.chunks()}"
                 rows = self.records._query("lexical", where, ["id", "length"])
                 tx.tokens -= sum(int(row["length"]) for row in rows)
-        tx.gone_ids.update(ids)
+        tx.gone_lexical.update(old)
+        tx.gone_ids.update(old)
         tx.wrote = tx.wrote or bool(ids)
 
     def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
@@ -228,7 +229,20 @@ class MilvusBM25Index:
                 f"the lexical collection lacks {missing} chunks and holds {extra} that are gone"
             )
             return [Problem(self.part, detail, True)]
+        counted, kept = self.tokens()
+        if counted != kept:
+            detail = f"the lexical rows hold {counted} words, the commit record says {kept}"
+            return [Problem(self.part, detail, True)]
         return []
+
+    def tokens(self) -> tuple[int, int]:
+        """(words the committed lexical rows hold, the commit record's total: BM25's avgdl)."""
+        records = self.records
+        view = records.view()
+        if not records.has("lexical"):
+            return 0, view.tokens
+        rows = records._all("lexical", view.chunks(), ["length"])
+        return sum(int(row["length"]) for row in rows), view.tokens
 
     def rebuild(self) -> None:
         """Index every chunk again, from nothing (the caller holds writer())."""
