@@ -128,8 +128,8 @@ class Choice(BaseModel):
 
 
 class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int = Field(description="the prompt, in the model's tokens")
+    completion_tokens: int = Field(description="pieces of the reply as streamed (about tokens)")
     total_tokens: int
 
 
