@@ -119,6 +119,24 @@ class PostgresRecordStore:
         self._guard = threading.Lock()
         self._extension_schema = "public"
         db = self.db
+        if self._has_table(db, "meta"):  # the usual case: no DDL, so no table locks to wait for
+            self._extension_schema = self._ensure_extension(db)
+            self._set_search_path(db)
+        else:
+            self._create(db, create)
+        if create:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _has_table(self, db: Any, table: str) -> bool:
+        found = db.execute(
+            "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))", (self.schema, table)
+        ).fetchone()
+        return found[0] is not None
+
+    def _create(self, db: Any, create: bool) -> None:
+        """Make the base's schema and tables (under the DDL lock: two replicas creating the
+        same base at once make it once)."""
+        sql = self._sql
         with db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, DDL_KEY))
             exists = db.execute(
@@ -126,7 +144,7 @@ class PostgresRecordStore:
             ).fetchone()
             if not exists and not create:
                 raise KnowledgeBaseError(
-                    f"knowledge base {remote.name!r} is not on {remote.kept_uri} "
+                    f"knowledge base {self.remote.name!r} is not on {self.remote.kept_uri} "
                     "(deleted there?); create it again with kbqa kb create --store"
                 )
             self._extension_schema = self._ensure_extension(db)
@@ -139,8 +157,6 @@ class PostgresRecordStore:
                 "ON CONFLICT (key) DO NOTHING",
                 (str(SCHEMA_VERSION),),
             )
-        if create:
-            self.folder.mkdir(parents=True, exist_ok=True)
 
     # -- connections ---------------------------------------------------------------------------
 

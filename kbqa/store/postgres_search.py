@@ -26,7 +26,7 @@ import numpy as np
 
 from kbqa.errors import KnowledgeBaseError
 from kbqa.store.base import Change, NewChunk, Problem, RecordStore
-from kbqa.store.postgres_schema import vector_literal
+from kbqa.store.postgres_schema import DDL_KEY, LOCK_CLASS, vector_literal
 from kbqa.store.tokenize import tokenize
 
 K1 = 1.2
@@ -187,10 +187,10 @@ class PgBM25Index:
     def __init__(self, records: RecordStore) -> None:
         _needs_postgres(records, self.name)
         self.records: Any = records
+        if records._has_table(records.db, "lexical_totals"):
+            return  # no DDL when the tables are there: it would wait for writers' table locks
         with records.transaction() as tx:
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", (0x6B627161, 0)
-            )  # postgres_schema.DDL_KEY
+            tx.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, DDL_KEY))
             tx.execute(_LEXICAL_TABLES)
 
     def add(self, tx: Any, chunks: Iterable[tuple[int, NewChunk]]) -> None:
