@@ -193,7 +193,23 @@ from pathlib import Path
 from kbqa.settings import StoreSettings
 from kbqa.store.factory import open_store
 from kbqa.store.milvus_records import MilvusRecordStore
-from tests.kb.test_milvus import _chunks, _file, _first_batches, _vectors
+from kbqa.store.base import FileRecord, NewChunk
+
+# The test module's helpers, repeated: importing it (LangChain's suites) would double start-up.
+def _vectors(count, seed=0):
+    vectors = np.random.default_rng(seed).normal(size=(count, 8)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+def _file(doc, chunks):
+    return FileRecord(doc, doc, None, f"sha-{doc}-{chunks}", 1, 1.0, None, chunks, 1.0)
+
+def _chunks(doc, texts):
+    return [NewChunk(f"{doc}#{i}", t, {"source": doc}, doc, i) for i, t in enumerate(texts)]
+
+def _first_batches(store):
+    with store.writer():
+        store.replace_documents([(_file("a.txt", 2), _chunks("a.txt", ["alpha", "beta"]), _vectors(2))])
+        store.replace_documents([(_file("b.txt", 1), _chunks("b.txt", ["gamma"]), _vectors(1, 1))])
 
 store = open_store(Path(sys.argv[1]), StoreSettings(uri=sys.argv[2]), create=True)
 _first_batches(store)
