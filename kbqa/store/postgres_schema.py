@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     metadata jsonb NOT NULL,
     vector vector NOT NULL
 );
+-- Vectors inline (TOAST moves the text out instead): an exact search reads every vector, and
+-- one out of line costs a lookup each (384-d rows sit right at TOAST's 2 kB threshold).
+ALTER TABLE chunks ALTER COLUMN vector SET STORAGE MAIN;
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc, position);
 CREATE INDEX IF NOT EXISTS files_source ON files (source);
 """

@@ -264,25 +264,25 @@ class PgBM25Index:
         # on ids does not change them).
         rows = self.records.db.execute(
             f"""
-            WITH hits AS (
+            WITH hits AS MATERIALIZED (
                 SELECT * FROM ({" UNION ALL ".join(matches)}) AS m WHERE tf > 0
             ),
-            totals AS (
+            totals AS MATERIALIZED (
                 SELECT rows::float8 AS n, tokens::float8 / greatest(rows, 1) AS avgdl
                 FROM lexical_totals
             ),
-            df AS (SELECT phrase, count(*)::float8 AS hits FROM hits GROUP BY phrase),
-            raw AS (
-                SELECT df.phrase, ln((t.n - df.hits + 0.5) / (df.hits + 0.5)) AS x
-                FROM df, totals t
-            ),
-            idf AS (SELECT phrase, CASE WHEN x <= 0 THEN 1e-6 ELSE x END AS w FROM raw)
+            idf AS MATERIALIZED (
+                SELECT phrase, CASE WHEN x <= 0 THEN 1e-6 ELSE x END AS w FROM (
+                    SELECT phrase, ln(((SELECT n FROM totals) - count(*) + 0.5) / (count(*) + 0.5))
+                        AS x
+                    FROM hits GROUP BY phrase
+                ) AS raw
+            )
             SELECT h.chunk,
                 sum(idf.w * (h.tf * (%(k1)s + 1)) / (h.tf + %(k1)s * (1 - %(b)s
-                    + %(b)s * l.tokens / nullif(t.avgdl, 0)))) AS score
+                    + %(b)s * l.tokens / nullif((SELECT avgdl FROM totals), 0)))) AS score
             FROM hits h JOIN idf ON idf.phrase = h.phrase
             JOIN lexical_lengths l ON l.chunk = h.chunk
-            CROSS JOIN totals t
             {keep}
             GROUP BY h.chunk ORDER BY score DESC, h.chunk LIMIT %(limit)s
             """,
