@@ -116,6 +116,15 @@ class UISettings(_Section):
     concurrency_limit: int = Field(1, ge=1)
 
 
+class ServeSettings(_Section):
+    """`kbqa serve` (kbqa/server): any host but loopback requires a token. Prefer the
+    environment (KBQA_SERVE__TOKEN) to --token, which other users can read in the process list."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    token: str | None = None
+
+
 class StoreSettings(_Section):
     # The storage backends of a new knowledge base, by their registered names
     # (kbqa/store/factory.py); an existing base keeps the ones its manifest names.
@@ -177,6 +186,7 @@ class Settings(_Section):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
 
