@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -141,10 +142,13 @@ INSERT INTO lexical_totals VALUES (true, 0, 0) ON CONFLICT DO NOTHING;
 """
 
 
-def _unicode61(token: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _unicode61(token: str) -> tuple[str, ...]:
     """The terms SQLite FTS5's default tokenizer (unicode61, remove_diacritics 1) makes of
     `token`: runs of letters, numbers and private-use characters, case-folded, Latin
     diacritics removed."""
+    if token.isalnum():  # letters and numbers only (nearly every token): one term
+        return (_fold(token),)
     terms: list[str] = []
     current: list[str] = []
     for char in token:
@@ -156,9 +160,10 @@ def _unicode61(token: str) -> list[str]:
             current = []
     if current:
         terms.append("".join(current))
-    return [_fold(term) for term in terms]
+    return tuple(_fold(term) for term in terms)
 
 
+@functools.lru_cache(maxsize=65536)
 def _fold(term: str) -> str:
     term = term.lower()
     if term.isascii():
@@ -207,11 +212,16 @@ class PgBM25Index:
             return
         cursor = tx.cursor()
         with cursor.copy("COPY lexical_lengths (chunk, tokens) FROM STDIN") as copy:
-            for row in lengths:
-                copy.write_row(row)
+            copy.write("".join(f"{chunk}\t{n}\n" for chunk, n in lengths))
+        # COPY's text format written directly: terms are runs of letters and numbers (no tab,
+        # newline or backslash to escape), the rest are integers.
         with cursor.copy("COPY postings (term, chunk, tf, positions) FROM STDIN") as copy:
-            for row in postings:
-                copy.write_row(row)
+            copy.write(
+                "".join(
+                    f"{term}\t{chunk}\t{tf}\t{{{','.join(map(str, where))}}}\n"
+                    for term, chunk, tf, where in postings
+                )
+            )
         tx.execute(
             "UPDATE lexical_totals SET rows = rows + %s, tokens = tokens + %s",
             (len(lengths), sum(n for _, n in lengths)),
