@@ -39,6 +39,7 @@ import numpy as np
 
 from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
 from kbqa.store.base import FileRecord, NewChunk, Problem, StoredChunk
+from kbqa.store.postgres_connection import Guarded, connect, lost_connection
 from kbqa.store.postgres_schema import (
     BATCH,
     CHUNK_COLUMNS,
@@ -51,7 +52,6 @@ from kbqa.store.postgres_schema import (
     TABLES,
     Snapshot,
     chunk_row,
-    conninfo,
     file_row,
     lock_key,
     read_vector,
@@ -59,39 +59,6 @@ from kbqa.store.postgres_schema import (
     vector_literal,
 )
 from kbqa.store.remote import Remote, holds_remote
-
-
-def lost_connection(where: str, error: BaseException) -> KnowledgeBaseError:
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return KnowledgeBaseError(f"lost the connection to PostgreSQL at {where} ({reason}); try again")
-
-
-class _Guarded:
-    """A connection or cursor whose lost connection (server restarted, network gone, session
-    killed) is a KnowledgeBaseError naming the server, not a driver traceback; the next use of
-    `PostgresRecordStore.db` connects again."""
-
-    def __init__(self, target: Any, where: str, lost: type[BaseException]) -> None:
-        self._target, self._where, self._lost = target, where, lost
-
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = getattr(self._target, method)(*args, **kwargs)
-        except self._lost as error:
-            raise lost_connection(self._where, error) from error
-        return self if result is self._target else result
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("execute", *args, **kwargs)
-
-    def executemany(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("executemany", *args, **kwargs)
-
-    def cursor(self, *args: Any, **kwargs: Any) -> _Guarded:
-        return _Guarded(self._target.cursor(*args, **kwargs), self._where, self._lost)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._target, name)
 
 
 class PostgresRecordStore:
@@ -161,28 +128,7 @@ class PostgresRecordStore:
     # -- connections ---------------------------------------------------------------------------
 
     def _connect(self) -> Any:
-        """A new autocommit connection; a clear error naming the URI (never its password)."""
-        psycopg = self._psycopg
-        options: dict[str, Any] = {}
-        password = self.remote.password()
-        if password:
-            options["password"] = password
-        try:
-            connection = psycopg.connect(
-                conninfo(self.remote.uri),
-                autocommit=True,
-                connect_timeout=int(os.environ.get("KBQA_STORE_CONNECT_TIMEOUT", "10")),
-                application_name="kbqa",
-                **options,
-            )
-        except psycopg.Error as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-            if password:
-                reason = str(reason).replace(password, "***")
-            raise KnowledgeBaseError(
-                f"cannot connect to PostgreSQL at {self.remote.kept_uri}: {reason}"
-            ) from None
-        return connection
+        return connect(self._psycopg, self.remote)
 
     def _set_search_path(self, db: Any) -> None:
         sql = self._sql
@@ -220,7 +166,7 @@ class PostgresRecordStore:
         if connection is None or connection.closed or connection.broken or pid != os.getpid():
             raw = self._connect()
             self._set_search_path(raw)
-            connection = _Guarded(raw, self.remote.kept_uri, self._psycopg.OperationalError)
+            connection = Guarded(raw, self.remote.kept_uri, self._psycopg.OperationalError)
             self._local.db, self._local.pid = connection, os.getpid()
             with self._guard:
                 self._connections = [c for c in self._connections if not c.closed]
