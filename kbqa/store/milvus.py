@@ -166,6 +166,7 @@ class View:
     gone_keys: frozenset[str] = frozenset()
     unswept: bool = False  # the commit record says deletions await sweeping
     tokens: int = 0  # the lexical rows' words, all together (BM25's average length)
+    rows: int = 0  # the chunks of this state (so counting them is no scan)
 
     def chunks(self) -> str:
         """The filter that keeps exactly the chunk (and lexical) rows of this state."""
@@ -197,10 +198,14 @@ class Batch:
     gone_lexical: set[int] = field(default_factory=set)  # committed lexical rows it deletes
     new_files: set[str] = field(default_factory=set)
     tokens: int = 0  # words the lexical rows gain (or lose) in this batch
+    rows: int = 0  # chunks it adds less those it deletes
 
 
-def _commit_value(generation: int, state: str, gone: int, tokens: int = 0) -> str:
-    return json.dumps({"generation": generation, "state": state, "gone": gone, "tokens": tokens})
+def _commit_value(generation: int, state: str, gone: int, tokens: int = 0, rows: int = 0) -> str:
+    """The commit record: the committed generation and state, how many deletions await
+    sweeping, and the state's lexical words and chunks."""
+    record = {"generation": generation, "state": state, "gone": gone, "tokens": tokens}
+    return json.dumps({**record, "rows": rows})
 
 
 def vector_index(client: Any) -> Any:

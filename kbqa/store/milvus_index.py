@@ -126,7 +126,7 @@ class MilvusDenseIndex:
         records.client.release_collection(name)
         if "vector" in records.client.list_indexes(name):
             records.client.drop_index(name, "vector")
-        records.client.create_index(name, vector_index(records.client))
+        records.client.create_index(name, vector_index(records.client), sync=False)
         records.client.load_collection(name)
 
     def close(self) -> None:

@@ -217,14 +217,14 @@ class MilvusRecordStore(MilvusReads):
         """The committed state now (asked of the server every time: nothing is cached)."""
         commit = json.loads(self._meta(["commit"]).get("commit") or _commit_value(0, "0", 0))
         generation, state = int(commit["generation"]), str(commit["state"])
-        tokens = int(commit.get("tokens") or 0)
+        tokens, rows = int(commit.get("tokens") or 0), int(commit.get("rows") or 0)
         if not commit.get("gone"):
-            return View(generation, state, tokens=tokens)
+            return View(generation, state, tokens=tokens, rows=rows)
         ids, keys = set(), set()
         for row in self._all("gone", f"gen <= {generation}", ["key"]):
             kind, _, target = row["key"].partition(":")
             (ids.add(int(target)) if kind == "c" else keys.add(target))
-        return View(generation, state, frozenset(ids), frozenset(keys), True, tokens)
+        return View(generation, state, frozenset(ids), frozenset(keys), True, tokens, rows)
 
     @property
     def generation(self) -> int:
@@ -273,7 +273,7 @@ class MilvusRecordStore(MilvusReads):
         self.client.delete(self.names["gone"], filter=f"gen > {view.generation}")
         if view.unswept:
             self._sweep(view, view.gone_ids, view.gone_keys)
-        return View(view.generation, view.state, tokens=view.tokens)
+        return View(view.generation, view.state, tokens=view.tokens, rows=view.rows)
 
     def _commit(self, batch: Batch) -> None:
         if self.view().generation != batch.view.generation:
@@ -288,16 +288,27 @@ class MilvusRecordStore(MilvusReads):
             rows = [{"key": key, "gen": batch.pending, "_v": _DUMMY} for key in part]
             self.client.upsert(self.names["gone"], rows)
         state = batch.state or secrets.token_hex(8)
-        tokens = batch.view.tokens + batch.tokens
+        after = View(
+            batch.pending,
+            state,
+            tokens=batch.view.tokens + batch.tokens,
+            rows=batch.view.rows + batch.rows,
+        )
         # The commit point: one row.
-        self._put_meta({"commit": _commit_value(batch.pending, state, len(gone), tokens)})
+        self._put_meta({"commit": _commit_value(*self._counts(after, len(gone)))})
         batch.committed = True
         if gone:
-            self._sweep(View(batch.pending, state, tokens=tokens), batch.gone_ids, batch.gone_keys)
+            self._sweep(after, batch.gone_ids, batch.gone_keys)
 
-    def set_tokens(self, view: View, tokens: int) -> None:
-        """Record the lexical rows' word count at the committed state `view` (a rebuild)."""
-        self._put_meta({"commit": _commit_value(view.generation, view.state, 0, tokens)})
+    @staticmethod
+    def _counts(view: View, gone: int = 0) -> tuple[int, str, int, int, int]:
+        return view.generation, view.state, gone, view.tokens, view.rows
+
+    def set_counts(self, view: View, *, tokens: int | None = None, rows: int | None = None) -> None:
+        """Record recounted words or chunks at the committed state `view` (a rebuild, a repair)."""
+        tokens = view.tokens if tokens is None else tokens
+        rows = view.rows if rows is None else rows
+        self._put_meta({"commit": _commit_value(view.generation, view.state, 0, tokens, rows)})
 
     def _sweep(self, view: View, ids: Iterable[int], keys: Iterable[str]) -> None:
         ids, keys = sorted(ids), sorted(keys)
@@ -308,7 +319,7 @@ class MilvusRecordStore(MilvusReads):
         for some in _parts(keys):
             self.client.delete(self.names["files"], ids=list(some))
         self.client.delete(self.names["gone"], filter=f"gen <= {view.generation}")
-        self._put_meta({"commit": _commit_value(view.generation, view.state, 0, view.tokens)})
+        self._put_meta({"commit": _commit_value(*self._counts(view))})
 
     def _discard(self, batch: Batch) -> None:
         """A failed batch deletes its own rows (what a kill leaves, the next batch deletes)."""
@@ -339,6 +350,7 @@ class MilvusRecordStore(MilvusReads):
             self.client.delete(self.names["chunks"], ids=new)
             tx.new_chunks.difference_update(new)
         tx.gone_ids.update(i for i in ids if i not in new)
+        tx.rows -= len(ids)
         tx.wrote = tx.wrote or bool(ids)
         return ids
 
@@ -376,6 +388,7 @@ class MilvusRecordStore(MilvusReads):
                 }
             )
         tx.wrote = True
+        tx.rows += len(ids)
         tx.new_chunks.update(ids)
         for part in _parts(rows):
             self.client.insert(self.names["chunks"], list(part))
@@ -422,8 +435,9 @@ class MilvusRecordStore(MilvusReads):
 
     def rewrite(self) -> None:
         """The server keeps its own storage (no file of ours to copy): sweep what a killed
-        writer left, which is all a rewrite could fix here."""
-        self.recover()
+        writer left and count the chunks again, which is all a rewrite could fix here."""
+        view = self.recover()
+        self.set_counts(view, rows=self._scan_count(view))
 
     def drop(self) -> None:
         """Drop the base's collections (the caller holds writer())."""

@@ -357,7 +357,7 @@ def test_a_failing_batch_writes_nothing_and_a_second_client_sees_commits(
         open_store(tmp_path / "one", StoreSettings(uri=milvus_uri))
 
 
-def test_check_finds_a_lexical_index_out_of_step_and_rebuild_mends_it(
+def test_check_finds_what_is_out_of_step_and_repair_mends_it(
     tmp_path: Path, milvus_uri: str
 ) -> None:
     name = f"check{uuid.uuid4().hex[:8]}"
@@ -371,6 +371,17 @@ def test_check_finds_a_lexical_index_out_of_step_and_rebuild_mends_it(
             store.repair(problems)
         assert store.check() == [] and sorted(store.lexical.search("alpha beta", 5)) == [1, 2]
         assert store.dense.index().ntotal == 3
+        # The commit record's counts (chunks; BM25's words) are checked and recounted.
+        records = store.records
+        records.set_counts(records.view(), tokens=99, rows=7)
+        problems = store.check()
+        assert [p.part for p in problems] == ["records", "lexical index"]
+        assert all(p.repairable for p in problems)
+        assert "3 chunks stored, the commit record counts 7" in str(problems[0])
+        assert "the commit record says 99" in str(problems[1])
+        with store.writer():
+            store.repair(problems)
+        assert store.check() == [] and store.count() == 3
     finally:
         store.records.drop()
         store.close()
