@@ -24,7 +24,8 @@ The chunks and lexical collections are made at the first insert, when the dimens
 
 Atomic batches without transactions. Every chunk, lexical and file row carries `added`, the
 generation of the batch that wrote it. The commit record (meta key "commit": generation, state,
-and how many deletions await sweeping) names the committed generation C. Every read filters on
+how many deletions await sweeping, the state's chunk and lexical word counts) names the committed
+generation C. Every read filters on
 `added <= C` (and, while the commit record says deletions await sweeping, on the ids and keys in
 `gone` tagged <= C), so what a batch writes is invisible until it commits. A batch at C writes:
 new rows tagged P = C + 1; deletions as `gone` rows tagged P (the rows stay, still visible at C);
