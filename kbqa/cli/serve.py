@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 TOKEN_ENV = "KBQA_SERVE__TOKEN"
 
 
@@ -21,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--kb", help="the default knowledge base (for a model not named kb:NAME)")
     parser.add_argument(
         "--host",
-        help=f"address to listen on (default {DEFAULT_HOST}; any other address needs a token)",
+        help="address to listen on (default: serve.host, 127.0.0.1; any other address needs a token)",
     )
-    parser.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--port", type=int, help="port (default: serve.port, 8000)")
     parser.add_argument(
         "--token",
         help=f"require `Authorization: Bearer TOKEN` (better: set {TOKEN_ENV}, which other "
@@ -37,28 +34,18 @@ def run(args: argparse.Namespace) -> int:
     from kbqa.service.access import check_token_binding
     from kbqa.service.errors import UnsafeBinding
 
-    settings = load_settings(args, kb=args.kb)
-    configured = getattr(settings, "serve", None)  # a [serve] settings section, if there is one
-    host = (
-        args.host
-        or getattr(configured, "host", None)
-        or os.environ.get("KBQA_SERVE__HOST")
-        or DEFAULT_HOST
+    settings = load_settings(
+        args,
+        kb=args.kb,
+        **{"serve.host": args.host, "serve.port": args.port, "serve.token": args.token},
     )
-    port = args.port or getattr(configured, "port", None) or os.environ.get("KBQA_SERVE__PORT")
-    token = args.token or getattr(configured, "token", None) or os.environ.get(TOKEN_ENV)
-    try:
-        port = int(port) if port is not None else DEFAULT_PORT
-    except ValueError:
-        from kbqa.errors import KBQAError
-
-        raise KBQAError(f"invalid port {port!r}") from None
+    serve = settings.serve
     try:
         # Before FastAPI, uvicorn and the models load: a refusal answers at once (exit 2).
-        token = check_token_binding(host, token)
+        token = check_token_binding(serve.host, serve.token)
     except UnsafeBinding as error:
         raise UnsafeBinding(f"{error} (or set {TOKEN_ENV})", **error.params) from None
-    from kbqa.server.run import serve
+    from kbqa.server.run import serve as run_server
 
-    serve(settings, host=host, port=port, token=token)
+    run_server(settings, host=serve.host, port=serve.port, token=token)
     return 0
