@@ -73,13 +73,16 @@ class HybridSearcher:
         missing = [chunk_id for chunk_id in order if chunk_id not in cosine]
         for chunk_id, vector in records.vectors(missing).items():
             cosine[chunk_id] = float(np.dot(vector, query_vector))
-        kept = [i for i in order if max(cosine[i], 0.0) >= request.threshold]
+        # An id another process deleted since the index searches has no vector or row (a
+        # replica replacing a file on a shared server): it is skipped, not an error.
+        kept = [i for i in order if i in cosine and max(cosine[i], 0.0) >= request.threshold]
         depth = max(request.k, request.rerank_candidates) if request.reranker else request.k
         kept = kept[:depth]
 
         dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense, start=1)}
         bm25_rank = {chunk_id: rank for rank, chunk_id in enumerate(bm25, start=1)}
         rows = records.get(kept)
+        kept = [chunk_id for chunk_id in kept if chunk_id in rows]
         hits = []
         for chunk_id in kept:
             hit = to_hit(rows[chunk_id], max(0.0, min(1.0, cosine[chunk_id])))
