@@ -84,14 +84,17 @@ def _builtins() -> None:
     )
     _dense.setdefault("faiss", FaissIndex)
     _lexical.setdefault("fts5", FTS5Index)
-    from kbqa.store import postgres
+    # The server backends: each module is handed the registering functions (so it never
+    # imports this one) and imports its engine's client only when a base on it is opened.
+    from kbqa.store import milvus_backend, postgres
 
-    postgres.register(
-        register_record_store, register_dense_index, register_lexical_index, register_store_scheme
-    )
-    from kbqa.store import milvus
-
-    milvus.register()
+    for backend in (postgres, milvus_backend):
+        backend.register(
+            register_record_store,
+            register_dense_index,
+            register_lexical_index,
+            register_store_scheme,
+        )
 
 
 def _pick(kind: str, registry: dict, name: str):

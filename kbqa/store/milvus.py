@@ -73,7 +73,6 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -214,41 +213,3 @@ def vector_index(client: Any) -> Any:
     index = client.prepare_index_params()
     index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
     return index
-
-
-def _records(folder: Path, create: bool, remote: Remote | None) -> Any:
-    from kbqa.store.milvus_records import MilvusRecordStore
-
-    return MilvusRecordStore(folder, create=create, remote=remote)
-
-
-def _dense(records: Any) -> Any:
-    from kbqa.store.milvus_index import MilvusDenseIndex
-
-    return MilvusDenseIndex(records)
-
-
-def _lexical(records: Any) -> Any:
-    from kbqa.store.milvus_bm25 import MilvusBM25Index
-
-    return MilvusBM25Index(records)
-
-
-def register() -> None:
-    """Register the milvus record store, its two indexes and the milvus:// scheme (the modules
-    behind them, and pymilvus, are imported when a base on Milvus is opened)."""
-    from kbqa.settings import StoreSettings
-    from kbqa.store.factory import (
-        register_dense_index,
-        register_lexical_index,
-        register_record_store,
-        register_store_scheme,
-    )
-    from kbqa.store.remote import holds_remote
-
-    register_record_store("milvus", _records, lambda folder: holds_remote(folder, "milvus"))
-    register_dense_index("milvus", _dense)
-    register_lexical_index("milvus-bm25", _lexical)
-    register_store_scheme(
-        "milvus", StoreSettings(records="milvus", dense="milvus", lexical="milvus-bm25")
-    )

@@ -73,7 +73,10 @@ def redact(uri: str) -> str:
             if k.lower() not in _SECRET_PARAMS
         ]
     )
-    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
+    kept = urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
+    if not netloc and uri.startswith(f"{parts.scheme}://"):  # milvus:///abs/path keeps its //
+        kept = kept.replace(f"{parts.scheme}:", f"{parts.scheme}://", 1)
+    return kept
 
 
 @dataclass(frozen=True)
