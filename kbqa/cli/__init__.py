@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning: on 2 cores, spinning threads of the embedder
     # and the model starve each other (decoding 2.5 -> 10.7 tokens/s, docs/bench/llm.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # pymilvus's gRPC logs a line at every fork (the reader process) while its threads run.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

@@ -198,6 +198,27 @@ class RecordStore(Protocol):
     def close(self) -> None: ...
 
 
+class ManifestFields:
+    """`generation`, `state` and `dimension` read from the manifest, for record stores that keep
+    them there as strings (each subclass has `get_meta`)."""
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        raise NotImplementedError
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0") or 0)
+
+    @property
+    def state(self) -> str:
+        """Names the committed state exactly (random per commit; "0" before the first one)."""
+        return self.get_meta("state", "0") or "0"
+
+    def dimension(self) -> int | None:
+        value = self.get_meta("dimension")
+        return int(value) if value else None
+
+
 @runtime_checkable
 class LexicalIndex(Protocol):
     name: str

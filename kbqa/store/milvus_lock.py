@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -19,38 +18,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from kbqa.errors import KnowledgeBaseLocked
+from kbqa.store.locks import locked
 
 LEASE_S = 60.0
 SETTLE_S = 0.3  # how long a racing writer's upsert takes to land, at most (assumed)
-
-
-def _locked(name: str) -> KnowledgeBaseLocked:
-    return KnowledgeBaseLocked(
-        f"knowledge base {name!r} is being written by another process; "
-        "try again when it has finished"
-    )
-
-
-@contextmanager
-def flock_writer(lock_path: Path, wait_s: float, name: str) -> Iterator[None]:
-    deadline = time.monotonic() + wait_s
-    with Path(lock_path).open("a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise _locked(name) from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _owner(records: Any) -> str | None:
@@ -80,7 +53,7 @@ def lease_writer(records: Any, wait_s: float) -> Iterator[None]:
     deadline = time.monotonic() + wait_s
     while not _take(records, owner):
         if time.monotonic() >= deadline:
-            raise _locked(records.remote.name)
+            raise locked(records.remote.name)
         time.sleep(0.5)
     stop = threading.Event()
 

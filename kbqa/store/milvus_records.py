@@ -18,6 +18,7 @@ import numpy as np
 
 from kbqa.errors import KnowledgeBaseError
 from kbqa.store.base import FileRecord, NewChunk
+from kbqa.store.locks import flock_writer
 from kbqa.store.milvus import (
     _DUMMY,
     _FILE_FIELDS,
@@ -36,7 +37,7 @@ from kbqa.store.milvus import (
     literal,
     vector_index,
 )
-from kbqa.store.milvus_lock import flock_writer, lease_writer
+from kbqa.store.milvus_lock import lease_writer
 from kbqa.store.milvus_reads import MilvusReads
 from kbqa.store.remote import Remote
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
-from kbqa.store.base import FileRecord, NewChunk, Problem, StoredChunk
+from kbqa.store.base import FileRecord, ManifestFields, NewChunk, Problem, StoredChunk
 from kbqa.store.postgres_connection import Guarded, connect, lost_connection
 from kbqa.store.postgres_schema import (
     BATCH,
@@ -61,7 +61,7 @@ from kbqa.store.postgres_schema import (
 from kbqa.store.remote import Remote, holds_remote
 
 
-class PostgresRecordStore:
+class PostgresRecordStore(ManifestFields):
     """One knowledge base's rows in its own schema on a PostgreSQL server; thread-safe."""
 
     name = NAME
@@ -230,19 +230,6 @@ class PostgresRecordStore:
 
     def manifest(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta ORDER BY key").fetchall())
-
-    @property
-    def generation(self) -> int:
-        return int(self.get_meta("generation", "0") or 0)
-
-    @property
-    def state(self) -> str:
-        """Names the committed state exactly (random per commit; "0" before the first one)."""
-        return self.get_meta("state", "0") or "0"
-
-    def dimension(self) -> int | None:
-        value = self.get_meta("dimension")
-        return int(value) if value else None
 
     # -- writes (inside transaction(); the caller holds writer()) -------------------------------
 

@@ -14,7 +14,6 @@ written in the same transaction as the chunks. Nothing is pickled.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
@@ -22,16 +21,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
-from kbqa.store.base import FileRecord, NewChunk, Problem, RecordStore, StoredChunk
+from kbqa.errors import KnowledgeBaseError
+from kbqa.store.base import FileRecord, ManifestFields, NewChunk, Problem, RecordStore, StoredChunk
 from kbqa.store.bm25_memory import MemoryBM25Cache
 from kbqa.store.leftovers import process_alive
+from kbqa.store.locks import flock_writer
 from kbqa.store.tokenize import tokenize
 
 SCHEMA_VERSION = 1
@@ -124,7 +124,7 @@ class _Snapshot:
             yield np.asarray(ids, dtype=np.int64), np.vstack(vectors)
 
 
-class SQLiteRecordStore:
+class SQLiteRecordStore(ManifestFields):
     """Thread-safe access to one knowledge base's rows. Writers must hold `writer()`."""
 
     name = "sqlite"
@@ -177,29 +177,9 @@ class SQLiteRecordStore:
         finally:
             db.execute("COMMIT")
 
-    @contextmanager
-    def writer(self, wait_s: float = 0.0) -> Iterator[None]:
+    def writer(self, wait_s: float = 0.0) -> AbstractContextManager[None]:
         """Exclusive write access across processes (flock); `KnowledgeBaseLocked` if taken."""
-        lock_path = self.folder / "write.lock"
-        handle = lock_path.open("a+")
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.close()
-                    raise KnowledgeBaseLocked(
-                        f"knowledge base {self.folder.name!r} is being written by another "
-                        "process; try again when it has finished"
-                    ) from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
+        return flock_writer(self.folder / "write.lock", wait_s, self.folder.name)
 
     # -- manifest -------------------------------------------------------------------------------
 
@@ -216,19 +196,6 @@ class SQLiteRecordStore:
 
     def manifest(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
-
-    @property
-    def generation(self) -> int:
-        return int(self.get_meta("generation", "0") or 0)
-
-    @property
-    def state(self) -> str:
-        """Names the committed state exactly (random per commit; "0" before the first one)."""
-        return self.get_meta("state", "0") or "0"
-
-    def dimension(self) -> int | None:
-        value = self.get_meta("dimension")
-        return int(value) if value else None
 
     # -- writes (inside transaction(); the caller holds writer()) -------------------------------
 
