@@ -198,6 +198,20 @@ class RecordStore(Protocol):
     def close(self) -> None: ...
 
 
+def chunk_count_problems(counted: dict[str, int], files: Sequence[FileRecord]) -> list[Problem]:
+    """Files whose recorded chunk count is not the chunks stored (`counted`: chunks per file's
+    doc, consumed), and chunks of no recorded file: a record store's own consistency check."""
+    problems = []
+    for record in files:
+        held = counted.pop(record.doc, 0)
+        if held != record.chunks:
+            detail = f"{record.doc}: {held} chunks stored, {record.chunks} recorded"
+            problems.append(Problem("records", detail + "; ingest it again", False))
+    for doc in sorted(counted):
+        problems.append(Problem("records", f"{doc}: chunks of a file not recorded", False))
+    return problems
+
+
 class ManifestFields:
     """`generation`, `state` and `dimension` read from the manifest, for record stores that keep
     them there as strings (each subclass has `get_meta`)."""

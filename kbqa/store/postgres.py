@@ -38,7 +38,14 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
-from kbqa.store.base import FileRecord, ManifestFields, NewChunk, Problem, StoredChunk
+from kbqa.store.base import (
+    FileRecord,
+    ManifestFields,
+    NewChunk,
+    Problem,
+    StoredChunk,
+    chunk_count_problems,
+)
 from kbqa.store.postgres_connection import Guarded, connect, lost_connection
 from kbqa.store.postgres_schema import (
     BATCH,
@@ -396,15 +403,7 @@ class PostgresRecordStore(ManifestFields):
             return [
                 Problem("records", f"{wrong} chunks hold vectors that are not {dimension}-d", False)
             ]
-        problems = []
-        for record in files:
-            held = counted.pop(record.doc, 0)
-            if held != record.chunks:
-                detail = f"{record.doc}: {held} chunks stored, {record.chunks} recorded"
-                problems.append(Problem("records", detail + "; ingest it again", False))
-        for doc in sorted(counted):
-            problems.append(Problem("records", f"{doc}: chunks of a file not recorded", False))
-        return problems
+        return chunk_count_problems(counted, files)
 
     def rewrite(self) -> None:
         """The server keeps the rows' storage sound; rebuild the schema's indexes (what a

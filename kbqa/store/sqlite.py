@@ -28,7 +28,15 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KnowledgeBaseError
-from kbqa.store.base import FileRecord, ManifestFields, NewChunk, Problem, RecordStore, StoredChunk
+from kbqa.store.base import (
+    FileRecord,
+    ManifestFields,
+    NewChunk,
+    Problem,
+    RecordStore,
+    StoredChunk,
+    chunk_count_problems,
+)
 from kbqa.store.bm25_memory import MemoryBM25Cache
 from kbqa.store.leftovers import process_alive
 from kbqa.store.locks import flock_writer
@@ -334,7 +342,7 @@ class SQLiteRecordStore(ManifestFields):
         counted, files, unreadable = self._read_records()
         if unreadable:
             return [Problem("records", unreadable, False)]
-        problems = self._inconsistencies(counted, files)
+        problems = chunk_count_problems(counted, files)
         if verdict != ["ok"]:
             found = [line for row in verdict for line in row.splitlines() if "***" not in line]
             found = found or verdict
@@ -370,19 +378,6 @@ class SQLiteRecordStore(ManifestFields):
         if wrong:
             return counted, files, f"{wrong} chunks hold vectors that are not {dimension}-d"
         return counted, files, None
-
-    @staticmethod
-    def _inconsistencies(counted: dict[str, int], files: list[FileRecord]) -> list[Problem]:
-        """Files whose recorded chunk count is not the chunks stored, and chunks of no file."""
-        problems = []
-        for record in files:
-            held = counted.pop(record.doc, 0)
-            if held != record.chunks:
-                detail = f"{record.doc}: {held} chunks stored, {record.chunks} recorded"
-                problems.append(Problem("records", detail + "; ingest it again", False))
-        for doc in sorted(counted):
-            problems.append(Problem("records", f"{doc}: chunks of a file not recorded", False))
-        return problems
 
     def rewrite(self) -> None:
         fresh = self.folder / f"{DB_NAME}{_FRESH}{os.getpid()}"
