@@ -16,6 +16,7 @@ from kbqa.knowledge_base import KnowledgeBase
 from kbqa.settings import EmbedderSettings, Settings, StoreSettings
 from kbqa.store.copy import MOVING, STAGING
 from tests.kb.conftest import FAST_EMBEDDER
+from tests.pgserver_fixture import pg_database, pg_server  # noqa: F401
 
 TEXTS = {
     "glm.txt": "ChatGLM-6B has 6.2 billion parameters and 28 layers.\n\nIt runs in 6 GB with INT4.",
@@ -106,3 +107,27 @@ def test_a_killed_move_is_settled_at_the_next_listing(source: KnowledgeBase) -> 
     shutil.copytree(root / "src", root / f"{STAGING}src-{pid}")
     assert KnowledgeBase.list_names(settings) == ["src"]
     assert sorted(p.name for p in root.iterdir()) == ["src"]
+
+
+def test_a_move_to_postgres_and_back_keeps_what_the_base_answers(
+    source: KnowledgeBase,
+    pg_database: str,  # noqa: F811
+) -> None:
+    settings = source.settings
+    question = "How many layers does ChatGLM-6B have?"
+    want = [(h.source, h.text, round(h.score, 5)) for h in source.search(question, k=3)]
+    kept = _vectors(source)
+    source.close()
+    KnowledgeBase.copy("src", StoreSettings(uri=pg_database), settings=settings)
+    folder = settings.kb_root / "src"
+    assert (folder / "remote.json").is_file() and not (folder / "store.sqlite").exists()
+    moved = KnowledgeBase.open("src", settings)
+    assert moved.store.records.name == "postgres"
+    assert [(h.source, h.text, round(h.score, 5)) for h in moved.search(question, k=3)] == want
+    assert all(np.array_equal(v, kept[uid]) for uid, v in _vectors(moved).items())
+    moved.close()
+    KnowledgeBase.copy("src", StoreSettings(), settings=settings)  # --to embedded
+    back = KnowledgeBase.open("src", settings)
+    assert back.store.records.name == "sqlite" and not (folder / "remote.json").exists()
+    assert [(h.source, h.text, round(h.score, 5)) for h in back.search(question, k=3)] == want
+    assert sorted(p.name for p in settings.kb_root.iterdir()) == ["src"]
