@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,6 +65,10 @@ class FileRecord:
     @property
     def path(self) -> str:
         return self.doc
+
+    def row(self) -> tuple:
+        """The fields in the order the record stores' `files` tables hold them."""
+        return astuple(self)
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,19 @@ def chunk_count_problems(counted: dict[str, int], files: Sequence[FileRecord]) -
     for doc in sorted(counted):
         problems.append(Problem("records", f"{doc}: chunks of a file not recorded", False))
     return problems
+
+
+def lexical_batches(records: RecordStore, size: int = 1000) -> Iterator[list[tuple[int, NewChunk]]]:
+    """Every chunk of `records` as (id, NewChunk), `size` at a time: what a lexical index's
+    rebuild adds."""
+    batch: list[tuple[int, NewChunk]] = []
+    for chunk in records.iter_chunks():
+        batch.append((chunk.id, NewChunk(chunk.uid, chunk.text, chunk.metadata)))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class ManifestFields:

@@ -278,17 +278,7 @@ class PostgresRecordStore(ManifestFields):
             "ON CONFLICT (doc) DO UPDATE SET source = EXCLUDED.source, origin = EXCLUDED.origin, "
             "sha256 = EXCLUDED.sha256, size = EXCLUDED.size, mtime = EXCLUDED.mtime, "
             "pages = EXCLUDED.pages, chunks = EXCLUDED.chunks, added_at = EXCLUDED.added_at",
-            (
-                record.doc,
-                record.source,
-                record.origin,
-                record.sha256,
-                record.size,
-                record.mtime,
-                record.pages,
-                record.chunks,
-                record.added_at,
-            ),
+            record.row(),
         )
 
     def delete_file(self, tx: Any, doc: str) -> None:

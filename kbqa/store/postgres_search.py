@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KnowledgeBaseError
-from kbqa.store.base import Change, NewChunk, Problem, RecordStore
+from kbqa.store.base import Change, NewChunk, Problem, RecordStore, lexical_batches
 from kbqa.store.postgres_schema import DDL_KEY, LOCK_CLASS, vector_literal
 from kbqa.store.tokenize import tokenize
 
@@ -332,13 +332,8 @@ class PgBM25Index:
         with self.records.transaction() as tx:
             tx.execute("TRUNCATE postings, lexical_lengths")
             tx.execute("UPDATE lexical_totals SET rows = 0, tokens = 0")
-            batch: list[tuple[int, NewChunk]] = []
-            for chunk in self.records.iter_chunks():
-                batch.append((chunk.id, NewChunk(chunk.uid, chunk.text, chunk.metadata)))
-                if len(batch) >= 1000:
-                    self.add(tx, batch)
-                    batch = []
-            self.add(tx, batch)
+            for batch in lexical_batches(self.records):
+                self.add(tx, batch)
 
     def close(self) -> None:
         pass  # the record store owns the connections

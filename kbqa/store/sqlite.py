@@ -36,6 +36,7 @@ from kbqa.store.base import (
     RecordStore,
     StoredChunk,
     chunk_count_problems,
+    lexical_batches,
 )
 from kbqa.store.bm25_memory import MemoryBM25Cache
 from kbqa.store.leftovers import process_alive
@@ -242,17 +243,7 @@ class SQLiteRecordStore(ManifestFields):
     def put_file(self, tx: sqlite3.Connection, record: FileRecord) -> None:
         tx.execute(
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.doc,
-                record.source,
-                record.origin,
-                record.sha256,
-                record.size,
-                record.mtime,
-                record.pages,
-                record.chunks,
-                record.added_at,
-            ),
+            record.row(),
         )
 
     def delete_file(self, tx: sqlite3.Connection, doc: str) -> None:
@@ -500,13 +491,8 @@ class FTS5Index:
         with self.records.transaction() as tx:
             tx.execute("DROP TABLE IF EXISTS chunks_fts")
             tx.execute(_CREATE_FTS)
-            batch: list[tuple[int, NewChunk]] = []
-            for chunk in self.records.iter_chunks():
-                batch.append((chunk.id, NewChunk(chunk.uid, chunk.text, chunk.metadata)))
-                if len(batch) >= 1000:
-                    self.add(tx, batch)
-                    batch = []
-            self.add(tx, batch)
+            for batch in lexical_batches(self.records):
+                self.add(tx, batch)
 
     def close(self) -> None:
         self._memory.clear()  # the record store owns the connection
