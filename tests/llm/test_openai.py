@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ from kbqa.llm.langchain import ChatKBQA
 from kbqa.llm.openai_compat import OpenAIBackend, estimate_tokens
 from kbqa.llm.registry import load_llm
 from kbqa.settings import LLMSettings
+from tests.processes import free_port
 
 HELLO: list[Message] = [{"role": "user", "content": "Say hello to the warehouse team."}]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +31,7 @@ def served_folder(smollm2_nf4_folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(served_folder: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     cli = Path(sys.executable).parent / "transformers"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
     process = subprocess.Popen(

@@ -6,7 +6,6 @@ model is shared through KBQA_MODEL_CACHE when the test command sets it (scripts/
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.processes import free_port, stop_process, wait_until_answering
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "server"
@@ -30,12 +31,6 @@ GREENHOUSE = (
     "Its manager is Ole Hansen.\n"
 )
 MAX_UPLOAD_MB = 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -87,27 +82,18 @@ def start_server(home: Path, name: str, token: str | None) -> Server:
         cwd=home,
     )
     server = Server(f"http://127.0.0.1:{port}", home, log, process, token or "")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"kbqa serve exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            if httpx.get(server.url + "/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError(f"kbqa serve did not answer within 120 s:\n{server.log_tail()}")
+    wait_until_answering(
+        process,
+        server.url + "/health",
+        answers=lambda status: status == 200,
+        what="kbqa serve",
+        log_tail=server.log_tail,
+    )
+    return server
 
 
 def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process)
 
 
 def wait_until_ready(server: Server, timeout: float = 120) -> None:

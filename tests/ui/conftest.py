@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.processes import free_port, stop_process, wait_until_answering
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -34,12 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 MAX_NEW_TOKENS = "48"  # short answers: the test is about the UI, not the prose
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -62,7 +56,6 @@ def start_server(
 ) -> Server:
     """Start `kbqa ui` on a free loopback port, in `cwd` (default: `home`), and wait until it
     answers."""
-    import httpx
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -85,27 +78,18 @@ def start_server(
         cwd=cwd or home,
     )
     server = Server(f"http://127.0.0.1:{port}", home, log, process)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"kbqa ui exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            if httpx.get(server.url + "/", timeout=2).status_code < 500:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    stop_server(server)
-    raise RuntimeError(f"kbqa ui did not answer within 120 s:\n{server.log_tail()}")
+    wait_until_answering(
+        process,
+        server.url + "/",
+        answers=lambda status: status < 500,
+        what="kbqa ui",
+        log_tail=server.log_tail,
+    )
+    return server
 
 
 def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="module")
