@@ -367,11 +367,15 @@ class KnowledgeBase:
                 threshold=retrieval.threshold if threshold is None else threshold,
                 sources=list(sources) if sources else None,
                 expand=retrieval.expand if expand is None else expand,
-                reranker=load_reranker(retrieval),
+                reranker=load_reranker(retrieval, self.embedder),
                 rerank_candidates=retrieval.rerank_candidates,
             )
         )
         add_relevance(query, hits, self.embedder.name, mode)
+        if retrieval.min_relevance > 0:
+            hits = [
+                h for h in hits if h.relevance is None or h.relevance >= retrieval.min_relevance
+            ]
         return hits
 
     @_reports_damage

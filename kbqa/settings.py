@@ -52,12 +52,18 @@ class RetrievalSettings(_Section):
     # Minimum cosine similarity between the question and a chunk, in [0, 1] (negative cosines are
     # reported as 0). 0 keeps everything; 0.3 drops clearly unrelated chunks for e5/MiniLM.
     threshold: float = Field(0.0, ge=0.0, le=1.0)
+    # Minimum calibrated relevance (`Hit.relevance`: the probability that a hit holds the answer,
+    # kbqa/chain/calibration.py), read where it is measured (e5-small, hybrid) and ignored
+    # elsewhere. 0 keeps everything; in the top 10 on eval/real tune, 0.1 keeps 76 % of the hits
+    # that hold the answer and 20 % of the others (0.2: 66 % and 9 %).
+    min_relevance: float = Field(0.0, ge=0.0, le=1.0)
     # Add this many neighbouring chunks on each side of a hit (same document) to its text.
     expand: int = Field(0, ge=0, le=5)
     # The second stage over the best `rerank_candidates` fused hits (kbqa/chain/rerank/): "none"
     # (the default: fused order), "terms" (lexical, no model; helps eval/real tune, not test or
-    # dev: docs/benchmarks.md) or "cross-encoder" (a sentence-transformers CrossEncoder named by
-    # `rerank_model`, e.g. BAAI/bge-reranker-v2-m3 or maidalun1020/bce-reranker-base_v1).
+    # dev: docs/benchmarks.md), "sentences" (e5 at sentence level over the best 8: +0.6 s a
+    # query on 2 cores for +0.02 hit@1 on tune) or "cross-encoder" (a sentence-transformers
+    # CrossEncoder named by `rerank_model`, e.g. BAAI/bge-reranker-v2-m3).
     rerank: str = "none"
     rerank_model: str | None = None
     rerank_candidates: int = Field(30, ge=1, le=200)
@@ -89,6 +95,11 @@ class ChainSettings(_Section):
     # best hits 0.846-0.96, unrelated ones 0.74-0.86; docs/bench/ask.md). Other embedders need
     # their own value (all-MiniLM-L6-v2 spreads cosines over [0, 1]).
     min_similarity: float = Field(0.80, ge=0.0, le=1.0)
+    # The same decision on the calibrated relevance where it is measured: refuse when the best
+    # hit's `Hit.relevance` is below this. Off (0) by default: on eval/real tune, near misses'
+    # best hits score 0.41-0.92, as high as answerable questions', so 0.5 would refuse 25 % of the
+    # answerable questions and no more near misses than the name rule (docs/benchmarks.md).
+    min_relevance: float = Field(0.0, ge=0.0, le=1.0)
     # Folder of user prompt templates that override the files in prompts/ of the same name.
     prompt_dir: Path | None = None
     # Rewrite follow-up questions into standalone ones: "auto" uses the model when it is

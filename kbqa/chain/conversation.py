@@ -246,7 +246,12 @@ class Conversation:
         )
         yield AnswerEvent("retrieved", answer=answer)
 
-        relevance = judge(rewritten.question, hits, settings.chain.min_similarity)
+        relevance = judge(
+            rewritten.question,
+            hits,
+            settings.chain.min_similarity,
+            settings.chain.min_relevance,
+        )
         answer.refusal_reason = relevance.reason
         if not relevance.relevant:
             # Nothing relevant enough: say so in the question's language, without the model.

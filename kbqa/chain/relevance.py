@@ -15,6 +15,9 @@ Two tests, both cheap:
 3. Words: at least one content word of the question must occur in a retrieved passage. Chinese
    small talk ("今天天气怎么样？") reaches cosine 0.85 with e5-small against any Chinese page, yet
    shares not one word with it.
+
+Where the embedder and mode are calibrated, `min_relevance` applies the cut-off to the best hit's
+calibrated relevance (`Hit.relevance`) as well; it is off by default (see ChainSettings).
 """
 
 from __future__ import annotations
@@ -84,8 +87,10 @@ def shares_words(question: str, texts: Iterable[str]) -> bool:
 @dataclass(frozen=True)
 class Relevance:
     best: float  # the best hit's cosine similarity
+    best_relevance: float | None = None  # the best hit's calibrated relevance (None: unmeasured)
     missing: list[str] = field(default_factory=list)  # names found in no retrieved passage
     shares_words: bool = True
+    low_relevance: bool = False  # the best calibrated relevance is below `min_relevance`
     relevant: bool = False
 
     @property
@@ -96,14 +101,28 @@ class Relevance:
             return f"not in the retrieved passages: {', '.join(self.missing)}"
         if not self.shares_words:
             return "no word of the question occurs in the retrieved passages"
+        if self.low_relevance:
+            return f"best relevance {self.best_relevance:.3f} below the cut-off"
         return f"best similarity {self.best:.3f} below the cut-off"
 
 
-def judge(question: str, hits: list[Hit], min_similarity: float) -> Relevance:
+def judge(
+    question: str, hits: list[Hit], min_similarity: float, min_relevance: float = 0.0
+) -> Relevance:
     """Whether `hits` can answer `question` (the refusal decision)."""
     best = max((hit.score for hit in hits), default=0.0)
+    measured = [hit.relevance for hit in hits if hit.relevance is not None]
+    best_relevance = max(measured) if measured else None
+    low = best_relevance is not None and best_relevance < min_relevance
     texts = [hit.text for hit in hits]
     missing = missing_names(question, texts) if hits else []
     overlap = shares_words(question, texts) if hits else False
-    relevant = bool(hits) and best >= min_similarity and not missing and overlap
-    return Relevance(best=best, missing=missing, shares_words=overlap, relevant=relevant)
+    relevant = bool(hits) and best >= min_similarity and not missing and overlap and not low
+    return Relevance(
+        best=best,
+        best_relevance=best_relevance,
+        missing=missing,
+        shares_words=overlap,
+        relevant=relevant,
+        low_relevance=low,
+    )

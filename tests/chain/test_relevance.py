@@ -46,3 +46,33 @@ def test_near_miss_options_are_names_the_passages_must_hold():
     assert missing_names("dd 用 status=progress 能看到进度吗？", [passage]) == ["status=progress"]
     # the same kinds of name, present: nothing is missing
     assert missing_names("dd 的 status=none 做什么？", [passage]) == []
+
+
+def test_the_relevance_cut_off_reads_the_calibrated_score_where_it_is_measured():
+    hit = Hit(
+        text="ChatGLM-6B 具有 62 亿参数。", source="a.md", page=None, score=0.84, relevance=0.3
+    )
+    question = "ChatGLM-6B 有多少参数？"
+    assert judge(question, [hit], 0.80).relevant  # off by default
+    low = judge(question, [hit], 0.80, min_relevance=0.5)
+    assert not low.relevant and low.best_relevance == 0.3
+    assert low.reason == "best relevance 0.300 below the cut-off"
+    assert judge(question, [hit], 0.80, min_relevance=0.2).relevant
+    unmeasured = Hit(text=hit.text, source="a.md", page=None, score=0.84)
+    assert judge(question, [unmeasured], 0.80, min_relevance=0.9).relevant  # no score: cosine only
+
+
+def test_retrieval_drops_hits_below_the_relevance_floor(sample_kb):
+    question = "ChatGLM-6B 有多少参数？"
+    everything = sample_kb.search(question, k=5)
+    assert all(h.relevance is not None for h in everything)
+    floor = sorted(h.relevance for h in everything)[2]
+    settings = sample_kb.settings
+    retrieval = settings.retrieval.model_copy(update={"min_relevance": floor})
+    sample_kb.settings = settings.model_copy(update={"retrieval": retrieval})
+    try:
+        kept = sample_kb.search(question, k=5)
+    finally:
+        sample_kb.settings = settings
+    assert kept and all(h.relevance >= floor for h in kept)
+    assert [h.chunk_id for h in kept] == [h.chunk_id for h in everything if h.relevance >= floor]

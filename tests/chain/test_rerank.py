@@ -5,6 +5,7 @@ import pytest
 from kbqa.chain.rerank import load_reranker, rerankers
 from kbqa.chain.rerank.terms import TermReranker
 from kbqa.settings import RetrievalSettings
+from kbqa.text.fusion import rrf_term as rrf
 from kbqa.types import Hit
 
 
@@ -43,3 +44,47 @@ def test_registry_names_and_errors():
     assert isinstance(load_reranker(RetrievalSettings(rerank="terms")), TermReranker)
     with pytest.raises(ValueError, match="unknown reranker 'nope'"):
         load_reranker(RetrievalSettings(rerank="nope"))
+
+
+def test_sentence_reranker_lifts_the_chunk_whose_one_line_answers(sample_kb):
+    """e5 at sentence level (the real bundled embedder): a chunk that states the answer in one of
+    its lines beats chunks that are only about the topic, whatever their fused order."""
+    from kbqa.chain.rerank.sentences import SentenceReranker
+
+    filler = (
+        "The login manager keeps track of users and their sessions. "
+        "It also watches seats and the devices attached to them. "
+    )
+    # fused scores as reciprocal-rank fusion gives them: (dense, BM25) ranks (1, 2), (2, 3), (3, 1)
+    hits = [
+        hit(filler + "Sessions may be locked by the desktop environment.", rrf(1) + rrf(2)),
+        hit(filler + "Seats group the graphics devices of one workplace.", rrf(2) + rrf(3)),
+        hit(
+            filler + "InhibitorsMax= sets how many inhibitor locks may exist at once; "
+            "it defaults to 8192.",
+            rrf(3) + rrf(1),
+        ),
+    ]
+    reranker = SentenceReranker(sample_kb.embedder)
+    question = "How many inhibitor locks can exist at the same time?"
+    ranked = reranker.rerank(question, hits)
+    assert "InhibitorsMax" in ranked[0].text
+    cosines = reranker.best_sentence_cosines(question, hits)
+    assert cosines[2] == max(cosines)
+    # Only the first `depth` candidates are read; the rest keep their fused order below them.
+    shallow = SentenceReranker(sample_kb.embedder, depth=2).rerank(question, hits)
+    assert "InhibitorsMax" in shallow[-1].text
+
+
+def test_sentence_reranker_is_built_with_the_knowledge_base_embedder(sample_kb):
+    from kbqa.chain.rerank.sentences import SentenceReranker
+
+    settings = RetrievalSettings(rerank="sentences")
+    reranker = load_reranker(settings, sample_kb.embedder)
+    assert isinstance(reranker, SentenceReranker)
+    assert reranker.embedder is sample_kb.embedder
+    assert load_reranker(settings, sample_kb.embedder) is reranker  # loaded once
+    with pytest.raises(ValueError, match="needs the knowledge base's embedder"):
+        load_reranker(settings)
+    found = sample_kb.search("How many parameters does LLaMA have?", k=3, rerank="sentences")
+    assert found and all("rerank" in h.extra for h in found)

@@ -1,0 +1,88 @@
+"""e5 at sentence level: each of the best few candidates scored by its best single sentence.
+
+A chunk's vector averages everything the chunk says; a manual answers in one line ("InhibitorsMax=
+… defaults to 8192"), and a chunk holding that line among ten others can score below a chunk that
+is about the topic in general. This stage embeds the sentences (lines of a man page, with the
+option name or heading they belong to) of the best `depth` fused candidates with the knowledge
+base's own embedder, and adds a third ranked list to the reciprocal-rank fusion: the candidates
+ordered by their best sentence's cosine to the query. Fusing ranks keeps the stage free of a
+weight on e5's narrow cosine range (0.75-0.9 for most text).
+
+Cost: one embedding pass over the candidates' text, so it grows with `depth` (the time per query
+is in docs/benchmarks.md, "Reranking"). Vectors are cached by sentence, so a follow-up on the same
+pages costs little.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from kbqa.chain.rerank.base import Reranker
+from kbqa.chain.terms import sentences
+from kbqa.embedders import Embedder
+from kbqa.text.fusion import rrf_term
+from kbqa.types import Hit
+
+DEPTH = 8  # candidates whose sentences are embedded
+WEIGHT = 1.0  # the sentence list's weight in the fusion, against 1.0 each for dense and BM25
+MAX_SENTENCES = 24  # per candidate, so one long table chunk cannot dominate the cost
+CACHE = 20_000
+
+
+class SentenceReranker(Reranker):
+    name = "sentences"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        depth: int = DEPTH,
+        weight: float = WEIGHT,
+    ) -> None:
+        self.embedder = embedder
+        self.depth = depth
+        self.weight = weight
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def scores(self, query: str, hits: list[Hit]) -> list[float]:
+        fused = [float(hit.extra.get("fused", 0.0)) for hit in hits]
+        head = hits[: self.depth]
+        best = self.best_sentence_cosines(query, head)
+        order = sorted(range(len(head)), key=lambda i: -best[i])
+        extra = [0.0] * len(hits)
+        for rank, index in enumerate(order, start=1):
+            extra[index] = rrf_term(rank, self.weight)
+        return [f + e for f, e in zip(fused, extra, strict=True)]
+
+    def best_sentence_cosines(self, query: str, hits: list[Hit]) -> list[float]:
+        """The highest cosine between the query and any sentence of each hit."""
+        units = [_units(hit) for hit in hits]
+        vectors = self._vectors([u for group in units for u in group])
+        query_vector = self.embedder.encode_query(query)
+        out = []
+        for group in units:
+            cosines = [float(np.dot(vectors[u], query_vector)) for u in group]
+            out.append(max(cosines, default=0.0))
+        return out
+
+    def _vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = self.embedder.encode_documents(missing) if missing else []
+        with self._lock:
+            for text, vector in zip(missing, fresh, strict=True):
+                self._cache[text] = vector
+            while len(self._cache) > CACHE:
+                self._cache.popitem(last=False)
+            return {text: self._cache.get(text) for text in texts}
+
+
+def _units(hit: Hit) -> list[str]:
+    """The sentences of a hit as the embedder sees them: under the hit's heading."""
+    prefix = f"{hit.heading}: " if hit.heading else ""
+    found = [s for s in sentences(hit.text) if len(s) > 3][:MAX_SENTENCES]
+    return [prefix + s for s in found] or [prefix + hit.text]
