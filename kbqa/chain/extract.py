@@ -147,10 +147,11 @@ def _list_after(text: str, end: int) -> str:
     return " ".join(taken)
 
 
-def _next_sentence(text: str, end: int) -> tuple[str, int] | None:
-    """The sentence after position `end` in the same paragraph, and where it ends."""
+def _next_sentence(text: str, end: int, *, cross: bool = False) -> tuple[str, int] | None:
+    """The sentence after position `end` in the same paragraph (or, with `cross`, the first of
+    the next paragraph: an FAQ's answer under its question), and where it ends."""
     rest = text[end:]
-    if re.match(r"[ \t]*\n[ \t]*\n", rest):
+    if not cross and re.match(r"[ \t]*\n[ \t]*\n", rest):
         return None  # a blank line: the paragraph ended
     candidates = sentences(rest)
     if not candidates or is_fragment(candidates[0]):
@@ -232,7 +233,7 @@ def answer_passage(query: str, items: list[ContextItem], subject: str = "") -> P
     # number adds nothing to the answer (and may be anything: "Ignore previous instructions").
     answered = bool(_ASKS_NUMBER.search(query) and _DIGIT.search(sentence))
     while True:
-        follow = _next_sentence(text, end)
+        follow = _next_sentence(text, end, cross=asks)
         if not (follow and (asks or len(quote) + len(follow[0]) <= NEXT_CHARS)):
             break
         if answered and not asks and not _DIGIT.search(follow[0]):

@@ -55,6 +55,9 @@ _QUESTION_WORDS = frozenset(
     ]
 )
 _PROPER = frozenset({"nr", "nt", "nz", "ns"})
+# "A 里的 B", "A 中的 B", "A 的 B": B is what the question is about, A where it lives
+# ("journald.conf 里的 SplitMode", "CMake 里 ENABLE_APPEND_COLOPHON 参数").
+_CONTAINER = r"\s*(?:里的|中的|里|中|的)\s*"
 _ZH_PRONOUN = re.compile(r"(它们|它|该模型|这个模型|那个模型|这个|那个|其)")
 _EN_PRONOUN = re.compile(r"\b(it|its|they|them|their|this model|that model|this|that)\b", re.I)
 # Follow-ups with no pronoun but an ellipsis: "BLOOM 呢？", "What about LLaMA-13B?", "And the 65B?".
@@ -88,7 +91,7 @@ def subjects(text: str) -> list[str]:
     in Chinese text ("orreryctl node drain") or capitalised words in English ("Hollin Ridge
     Observatory"), then Chinese proper nouns found by jieba ("青岚大学").
     """
-    found: list[str] = list(names(text))
+    found: list[str] = _heads_first(names(text), text)
     cjk = has_han(text)
     if cjk:
         found += [m.group(0).strip() for m in _LATIN_RUN.finditer(text)]
@@ -114,6 +117,17 @@ def subjects(text: str) -> list[str]:
         if not any(name in other for other in kept):
             kept.append(name)
     return kept
+
+
+def _heads_first(found: list[str], text: str) -> list[str]:
+    """`found` with each name that another one lives in ("journald.conf" in "journald.conf 里的
+    SplitMode") moved after the names it holds."""
+    containers = [
+        a
+        for a in found
+        if any(b != a and re.search(re.escape(a) + _CONTAINER + re.escape(b), text) for b in found)
+    ]
+    return [n for n in found if n not in containers] + containers
 
 
 def is_follow_up(question: str, history: list[Turn]) -> bool:

@@ -70,8 +70,9 @@ def key_terms(text: str) -> list[str]:
 
 
 def has_reference(text: str) -> bool:
-    """Whether the text uses a word that points back to an earlier turn."""
-    return any(word in REFERRING for word in words(text))
+    """Whether the text uses a word that points back to an earlier turn. "它" means only "it",
+    so a word jieba glued it into ("它会", "它能") counts too."""
+    return any(word in REFERRING or word.startswith("它") for word in words(text))
 
 
 def char_ngrams(text: str) -> set[str]:

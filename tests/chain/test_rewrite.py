@@ -58,3 +58,24 @@ def test_subjects_prefer_identifiers():
     assert subjects("What is the name of the telescope at Hollin Ridge Observatory?") == [
         "Hollin Ridge Observatory"
     ]
+
+
+def test_the_name_asked_about_wins_over_the_file_it_lives_in():
+    assert subjects("orrery.conf 里的 DrainTimeout 是干什么的？")[:2] == [
+        "DrainTimeout",
+        "orrery.conf",
+    ]
+    assert subjects("CMake 里 ENABLE_ZHCN 参数是什么？")[0] == "ENABLE_ZHCN"
+    result = history_rewrite(
+        "它的默认值是多少？", [turn("orrery.conf 里的 DrainTimeout 是干什么的？")], "zh"
+    )
+    assert result.question == "DrainTimeout 的默认值是多少？"
+    assert "orrery.conf" in result.query  # still searched for, as context
+
+
+def test_a_pronoun_jieba_glues_to_its_verb_still_marks_a_follow_up():
+    history = [turn("CMake 里 ENABLE_ZHCN 参数是什么？")]
+    assert is_follow_up("它会生成哪些文件？", history)  # jieba cuts "它会" as one word
+    result = history_rewrite("它会生成哪些文件？", history, "zh")
+    assert result.follow_up and result.question.startswith("ENABLE_ZHCN")
+    assert not is_follow_up("其他平台上怎么安装 manpages-zh？", history)  # "其他" is not "其"
