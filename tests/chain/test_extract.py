@@ -102,3 +102,17 @@ def test_a_table_answer_quotes_its_row_with_the_column_names() -> None:
     )
     assert passage is not None
     assert passage.text == "Command: fdisk; Description: Partition table manipulator."
+
+
+def test_an_faq_question_is_quoted_with_the_answer_in_the_next_paragraph():
+    faq = (
+        "Can I run Orrery on a Raspberry Pi?\n\n"
+        "Yes: boards from the model 4 on are supported.\n\n"
+        "Does Orrery need a database?\n\nNo."
+    )
+    passage = answer_passage("Can I run Orrery on a Raspberry Pi board?", items(faq))
+    assert passage is not None
+    assert passage.text == (
+        "Can I run Orrery on a Raspberry Pi? Yes: boards from the model 4 on are supported."
+    )
+    assert faq[passage.span[0] : passage.span[1]].endswith("model 4 on are supported.")
