@@ -1,6 +1,7 @@
 """Plain text (.txt) and Markdown (.md).
 
-A .txt file is one Section (the splitter finds the sentences). A Markdown file is split at its
+A .txt file is one Section (the splitter finds the sentences), unless it is laid out as a man
+page (layout.py: a Section per heading and per option entry). A Markdown file is split at its
 headings; each Section's `heading` is the path of headings above it, "H1 > H2 > H3", so a chunk
 cited from deep in a document still says which chapter it came from.
 """
@@ -30,10 +31,12 @@ def read_text_file(path: Path, limits: Any) -> str:
 
 
 def load_txt(path: Path, limits: Any) -> list[Section]:
+    from kbqa.loaders.layout import split_layout
+
     text = read_text_file(path, limits)
     if not text.strip():
         raise LoaderError("empty file")
-    return [Section(text=text)]
+    return split_layout(text) or [Section(text=text)]
 
 
 # The opening of an ATX heading; its title is cut out by _atx_title (string methods, linear: a
