@@ -8,10 +8,11 @@ Two tests, both cheap:
    or inner capital: "GPT-4", "INT2", "auth.password_max_age", "LLaMA 2", "attempts-max",
    "ReadKMsg"; an option with its value, "status=progress"; a line letter such as "C 线") must
    occur in some retrieved passage. Near misses (a question on a manual's topic asking for an
-   option the manual does not have) hinge on exactly such a name. Embedders score "How many parameters does GPT-4
-   have?" as close to the LLaMA page as a real LLaMA question (cosine 0.82-0.90 for e5-small), so
-   the cut-off alone cannot tell "nearby topic" from "answer present"; an exact name that appears
-   nowhere can. No number to tune here.
+   option the manual does not have) hinge on exactly such a name. In a Chinese question every
+   Latin word counts as a name ("用 zypper 怎么安装 orrery？"). Embedders score "How many
+   parameters does GPT-4 have?" as close to the LLaMA page as a real LLaMA question (cosine
+   0.82-0.90 for e5-small), so the cut-off alone cannot tell "nearby topic" from "answer
+   present"; an exact name that appears nowhere can. No number to tune here.
 3. Words: at least one content word of the question must occur in a retrieved passage. Chinese
    small talk ("今天天气怎么样？") reaches cosine 0.85 with e5-small against any Chinese page, yet
    shares not one word with it.
@@ -39,6 +40,7 @@ _LETTER_CJK = re.compile(rf"(?<![A-Za-z0-9])([A-Z])\s*([{HAN}])")
 # An option with its value ("status=progress"): the pair is what the question hinges on.
 _SETTING = re.compile(r"(?<![\w-])[A-Za-z][\w-]*=[\w-]+")
 _SEPARATORS = re.compile(r"[\s\-_/]+")
+_HAN = re.compile(f"[{HAN}]")
 
 
 def normal_text(text: str) -> str:
@@ -63,6 +65,17 @@ def names(question: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def hinged_names(question: str) -> list[str]:
+    """`names`, and in Chinese text every Latin word too: there a Latin word names a command,
+    package or product ("zypper", "grep"), and a near miss hinges on it as on an identifier."""
+    found = names(question)
+    if _HAN.search(question):
+        words = [m.group(0) for m in _NAME.finditer(question) if len(m.group(0)) > 1]
+        # A word inside a name already found ("progress" of "status=progress") adds nothing.
+        found += [w for w in words if not any(w.lower() in n.lower() for n in found)]
+    return list(dict.fromkeys(found))
+
+
 def name_pattern(name: str) -> re.Pattern[str]:
     parts = [re.escape(part) for part in normal_text(name).split(" ")]
     return re.compile(r"(?<![a-z0-9])" + r"\s*".join(parts) + r"(?![a-z0-9])")
@@ -71,7 +84,7 @@ def name_pattern(name: str) -> re.Pattern[str]:
 def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     """The question's names that occur in none of `texts`."""
     corpus = [normal_text(text) for text in texts]
-    return [n for n in names(question) if not any(name_pattern(n).search(t) for t in corpus)]
+    return [n for n in hinged_names(question) if not any(name_pattern(n).search(t) for t in corpus)]
 
 
 def shares_words(question: str, texts: Iterable[str]) -> bool:

@@ -76,3 +76,19 @@ def test_retrieval_drops_hits_below_the_relevance_floor(sample_kb):
         sample_kb.settings = settings
     assert kept and all(h.relevance >= floor for h in kept)
     assert [h.chunk_id for h in kept] == [h.chunk_id for h in everything if h.relevance >= floor]
+
+
+def test_in_a_chinese_question_a_latin_word_is_a_name_the_passages_must_hold():
+    from kbqa.chain.relevance import hinged_names
+
+    passages = ["在 Debian 上用 apt 安装 orrery：sudo apt install orrery。"]
+    assert "zypper" in hinged_names("在 openSUSE 上用 zypper 怎么安装 orrery？")
+    assert missing_names("在 openSUSE 上用 zypper 怎么安装 orrery？", passages) == [
+        "openSUSE",
+        "zypper",
+    ]
+    assert missing_names("在 Debian 上用 apt 怎么安装 orrery？", passages) == []
+    # In English only identifiers count: a plain word the passages lack is a paraphrase.
+    assert missing_names("How do I install orrery with zypper?", passages) == []
+    # Follow-up rewriting reads `names`, which stays as it was.
+    assert "zypper" not in names("在 openSUSE 上用 zypper 怎么安装 orrery？")
