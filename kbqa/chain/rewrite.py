@@ -91,11 +91,13 @@ def subjects(text: str) -> list[str]:
     in Chinese text ("orreryctl node drain") or capitalised words in English ("Hollin Ridge
     Observatory"), then Chinese proper nouns found by jieba ("青岚大学").
     """
-    found: list[str] = _heads_first(names(text), text)
+    found: list[str] = list(names(text))
     cjk = has_han(text)
     if cjk:
         found += [m.group(0).strip() for m in _LATIN_RUN.finditer(text)]
+        found = _heads_first(found, text)
     else:
+        found = _heads_first(found, text)
         for match in _CAPITALISED_RUN.finditer(text):
             words_ = match.group(0).split()
             if match.start() == 0 or text[: match.start()].rstrip().endswith((".", "?", "!")):

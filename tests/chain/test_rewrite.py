@@ -66,6 +66,7 @@ def test_the_name_asked_about_wins_over_the_file_it_lives_in():
         "orrery.conf",
     ]
     assert subjects("CMake 里 ENABLE_ZHCN 参数是什么？")[0] == "ENABLE_ZHCN"
+    assert subjects("orreryctl 里 ttl 参数是做什么的？")[:2] == ["ttl", "orreryctl"]  # plain words
     result = history_rewrite(
         "它的默认值是多少？", [turn("orrery.conf 里的 DrainTimeout 是干什么的？")], "zh"
     )
