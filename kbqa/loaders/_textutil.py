@@ -8,6 +8,9 @@ import unicodedata
 
 from kbqa.errors import LoaderError
 
+# Joins the headings above a Section into its path ("H1 > H2 > H3"), in every loader.
+HEADING_SEPARATOR = " > "
+
 # Magic numbers of common binary formats: a file named .txt that starts with one of these is a
 # mislabelled binary, whatever its bytes happen to decode to.
 _BINARY_MAGIC = (

@@ -14,8 +14,7 @@ from typing import Any
 from kbqa.errors import LoaderError
 from kbqa.loaders._limits import check_chars
 from kbqa.loaders._ooxml import check_inflated
-from kbqa.loaders._textutil import clean_text
-from kbqa.loaders.text import HEADING_SEPARATOR
+from kbqa.loaders._textutil import HEADING_SEPARATOR, clean_text
 from kbqa.text.table import (
     MAX_COLUMNS,
     lead_line,

@@ -13,8 +13,7 @@ from typing import Any
 
 from kbqa.errors import LoaderError
 from kbqa.loaders._limits import chars_error, check_chars
-from kbqa.loaders._textutil import clean_text, decode_bytes
-from kbqa.loaders.text import HEADING_SEPARATOR
+from kbqa.loaders._textutil import HEADING_SEPARATOR, clean_text, decode_bytes
 from kbqa.text.table import (
     MAX_COLUMNS,
     MAX_LEAD_CHARS,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from kbqa.loaders.text import HEADING_SEPARATOR
+from kbqa.loaders._textutil import HEADING_SEPARATOR
 from kbqa.types import Section
 
 HEADING_CHARS = 60  # a heading line is at most this long

@@ -14,10 +14,9 @@ from typing import Any
 
 from kbqa.errors import LoaderError
 from kbqa.loaders._limits import check_chars
-from kbqa.loaders._textutil import clean_text, decode_bytes
+from kbqa.loaders._textutil import HEADING_SEPARATOR, clean_text, decode_bytes
+from kbqa.loaders.layout import split_layout
 from kbqa.types import Section
-
-HEADING_SEPARATOR = " > "
 
 
 def read_text_file(path: Path, limits: Any) -> str:
@@ -31,8 +30,6 @@ def read_text_file(path: Path, limits: Any) -> str:
 
 
 def load_txt(path: Path, limits: Any) -> list[Section]:
-    from kbqa.loaders.layout import split_layout
-
     text = read_text_file(path, limits)
     if not text.strip():
         raise LoaderError("empty file")
