@@ -24,14 +24,13 @@ without it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +217,14 @@ class PostgresRecordStore(ManifestFields):
                 time.sleep(0.1)
             yield
         finally:
-            connection.close()  # ends the session, which releases its advisory locks
+            # Released here, not by the close alone: the server ends a closed session after the
+            # client has moved on, so a writer opened right after this one could find the lock
+            # still held (seen in CI). Closing still releases it if the connection broke.
+            with suppress(Exception):
+                connection.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, self._lock_key)
+                )
+            connection.close()
 
     # -- manifest -------------------------------------------------------------------------------
 
@@ -420,7 +426,7 @@ class PostgresRecordStore(ManifestFields):
         with self._guard:
             connections, self._connections = self._connections, []
         for connection in connections:
-            with contextlib.suppress(Exception):  # a dead connection
+            with suppress(Exception):  # a dead connection
                 connection.close()
         self._local = threading.local()
 

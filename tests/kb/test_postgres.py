@@ -28,7 +28,7 @@ from langchain_core.vectorstores import VectorStore
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
 from kbqa.cli import main
-from kbqa.errors import KnowledgeBaseError
+from kbqa.errors import KnowledgeBaseError, KnowledgeBaseLocked
 from kbqa.knowledge_base import KnowledgeBase
 from kbqa.settings import EmbedderSettings, IngestSettings, Settings, StoreSettings
 from kbqa.store.base import NewChunk
@@ -395,3 +395,17 @@ def test_a_lost_connection_is_a_clear_error_and_the_next_call_connects_again(
             attempt()
         assert store.count() == 0  # connected again
     store.close()
+
+
+def test_a_writer_right_after_another_is_never_refused(
+    tmp_path: Path,
+    pg_database: str,  # noqa: F811
+) -> None:
+    """The lock is released when a writer ends, not whenever the server gets round to ending
+    its closed session (CI once saw the next writer refused)."""
+    store = open_store(tmp_path / "served", StoreSettings(uri=pg_database), create=True)
+    for _ in range(200):
+        with store.writer():
+            pass
+    with store.writer(), pytest.raises(KnowledgeBaseLocked), store.writer():
+        pass  # the lock is still exclusive
