@@ -1,5 +1,5 @@
-"""Starting and stopping the real servers the tests run (`kbqa ui`, `kbqa serve`) as
-subprocesses on loopback: a free port, waiting until one answers, stopping it."""
+"""Starting and stopping the real servers the tests run (`kbqa ui`, `kbqa serve`, `transformers
+serve`) as subprocesses on loopback: a free port, waiting until one answers, stopping it."""
 
 from __future__ import annotations
 

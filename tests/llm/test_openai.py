@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from kbqa.llm.base import GenerationConfig, Message
@@ -17,7 +15,7 @@ from kbqa.llm.langchain import ChatKBQA
 from kbqa.llm.openai_compat import OpenAIBackend, estimate_tokens
 from kbqa.llm.registry import load_llm
 from kbqa.settings import LLMSettings
-from tests.processes import free_port
+from tests.processes import free_port, stop_process, wait_until_answering
 
 HELLO: list[Message] = [{"role": "user", "content": "Say hello to the warehouse team."}]
 
@@ -53,28 +51,17 @@ def server(served_folder: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"transformers serve exited: {process.stderr.read()[-2000:] if process.stderr else ''}"
-                )
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("transformers serve did not become healthy in 180 s")
-            time.sleep(0.5)
+        wait_until_answering(
+            process,
+            url + "/health",
+            answers=lambda status: status == 200,
+            what="transformers serve",
+            log_tail=lambda: process.stderr.read()[-2000:] if process.stderr else "",
+            timeout=180,
+        )
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def test_streams_from_the_server(server: str, served_folder: Path) -> None:
