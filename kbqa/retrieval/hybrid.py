@@ -24,7 +24,9 @@ from kbqa.types import TABLE, TEXT, Hit
 class Reranker(Protocol):
     """A second stage (kbqa.chain.rerank has them): the same hits, reordered."""
 
-    def rerank(self, query: str, hits: list[Hit]) -> list[Hit]: ...
+    def rerank(
+        self, query: str, hits: list[Hit], query_vector: np.ndarray | None = None
+    ) -> list[Hit]: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ class HybridSearcher:
             hit.extra["fused"] = fused[chunk_id]
             hits.append(hit)
         if request.reranker is not None:
-            hits = request.reranker.rerank(query, hits)
+            # The query vector goes along, so a stage that embeds does not embed the query again.
+            hits = request.reranker.rerank(query, hits, query_vector)
         hits = hits[: request.k]
         if request.expand:
             by_uid = {row.uid: row for row in rows.values()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kbqa.chain.rerank.base import Reranker
 from kbqa.errors import ModelError
 from kbqa.types import Hit
@@ -58,7 +60,9 @@ class CrossEncoderReranker(Reranker):
         self.max_length = max_length
         self.batch_size = batch_size
 
-    def scores(self, query: str, hits: list[Hit]) -> list[float]:
+    def scores(
+        self, query: str, hits: list[Hit], query_vector: np.ndarray | None = None
+    ) -> list[float]:
         if not hits:
             return []
         values = self.model.predict(

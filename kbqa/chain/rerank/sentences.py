@@ -28,9 +28,8 @@ from kbqa.embedders import Embedder
 from kbqa.text.fusion import rrf_term
 from kbqa.types import Hit
 
-DEPTH = (
-    5  # candidates whose sentences are embedded (4-12 tried on eval/real tune: same hit@1 from 5)
-)
+# Candidates whose sentences are embedded (3-12 tried on eval/real tune: the same hit@1 from 5).
+DEPTH = 5
 WEIGHT = 1.0  # the sentence list's weight in the fusion, against 1.0 each for dense and BM25
 MAX_SENTENCES = 24  # per candidate, so one long table chunk cannot dominate the cost
 CACHE = 20_000
@@ -52,21 +51,27 @@ class SentenceReranker(Reranker):
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def scores(self, query: str, hits: list[Hit]) -> list[float]:
+    def scores(
+        self, query: str, hits: list[Hit], query_vector: np.ndarray | None = None
+    ) -> list[float]:
         fused = [float(hit.extra.get("fused", 0.0)) for hit in hits]
         head = hits[: self.depth]
-        best = self.best_sentence_cosines(query, head)
+        best = self.best_sentence_cosines(query, head, query_vector)
         order = sorted(range(len(head)), key=lambda i: -best[i])
         extra = [0.0] * len(hits)
         for rank, index in enumerate(order, start=1):
             extra[index] = rrf_term(rank, self.weight)
         return [f + e for f, e in zip(fused, extra, strict=True)]
 
-    def best_sentence_cosines(self, query: str, hits: list[Hit]) -> list[float]:
-        """The highest cosine between the query and any sentence of each hit."""
+    def best_sentence_cosines(
+        self, query: str, hits: list[Hit], query_vector: np.ndarray | None = None
+    ) -> list[float]:
+        """The highest cosine between the query and any sentence of each hit (`query_vector`:
+        the query already embedded by the searcher; embedded here when None)."""
         units = [_units(hit) for hit in hits]
         vectors = self._vectors([u for group in units for u in group])
-        query_vector = self.embedder.encode_query(query)
+        if query_vector is None:
+            query_vector = self.embedder.encode_query(query)
         out = []
         for group in units:
             cosines = [float(np.dot(vectors[u], query_vector)) for u in group]

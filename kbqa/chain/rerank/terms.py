@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from kbqa.chain.relevance import name_pattern, names, normal_text
 from kbqa.chain.rerank.base import Reranker
 from kbqa.chain.terms import key_terms, sentences
@@ -35,7 +37,9 @@ class TermReranker(Reranker):
         self.coverage = coverage
         self.proximity = proximity
 
-    def scores(self, query: str, hits: list[Hit]) -> list[float]:
+    def scores(
+        self, query: str, hits: list[Hit], query_vector: np.ndarray | None = None
+    ) -> list[float]:
         return [
             _prior(hit, hits) + self.coverage * coverage + self.proximity * proximity
             for hit, (coverage, proximity) in zip(hits, term_shares(query, hits), strict=True)
