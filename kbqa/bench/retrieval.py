@@ -25,14 +25,13 @@ def run(args: argparse.Namespace) -> int:
     questions = read_questions(Path(args.questions))
     home = Path(tempfile.mkdtemp(prefix="kbqa-bench-"))
     print(f"machine: {machine()}")
-    print(
-        f"questions: {args.questions} ({len(questions)}); rerank: {args.rerank or RetrievalSettings().rerank}\n"
-    )
+    rerank = args.rerank or RetrievalSettings().rerank
+    print(f"questions: {args.questions} ({len(questions)}); rerank: {rerank}\n")
     header = f"{'embedder':24} {'mode':16} {'lang':4} {'hit@1':>6} {'hit@5':>6} {'MRR':>6}"
     rows: list[str] = []
     for name in args.embedders.split(","):
         embedder = EmbedderSettings(name=name, precision=args.precision)
-        retrieval = RetrievalSettings(**({"rerank": args.rerank} if args.rerank else {}))
+        retrieval = RetrievalSettings(rerank=rerank)
         settings = Settings(home=home, embedder=embedder, retrieval=retrieval)
         kb = KnowledgeBase.create(f"dev-{len(rows)}", settings)
         report = kb.add([REPO / "knowledge", REPO / "eval" / "corpus"])

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kbqa.chain.terms import key_terms
-from kbqa.text.cjk import HAN
+from kbqa.text.cjk import HAN, has_han
 from kbqa.types import Hit
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*")
@@ -40,7 +40,6 @@ _LETTER_CJK = re.compile(rf"(?<![A-Za-z0-9])([A-Z])\s*([{HAN}])")
 # An option with its value ("status=progress"): the pair is what the question hinges on.
 _SETTING = re.compile(r"(?<![\w-])[A-Za-z][\w-]*=[\w-]+")
 _SEPARATORS = re.compile(r"[\s\-_/]+")
-_HAN = re.compile(f"[{HAN}]")
 
 
 def normal_text(text: str) -> str:
@@ -69,7 +68,7 @@ def hinged_names(question: str) -> list[str]:
     """`names`, and in Chinese text every Latin word too: there a Latin word names a command,
     package or product ("zypper", "grep"), and a near miss hinges on it as on an identifier."""
     found = names(question)
-    if _HAN.search(question):
+    if has_han(question):
         words = [m.group(0) for m in _NAME.finditer(question) if len(m.group(0)) > 1]
         # A word inside a name already found ("progress" of "status=progress") adds nothing.
         found += [w for w in words if not any(w.lower() in n.lower() for n in found)]

@@ -95,9 +95,8 @@ def subjects(text: str) -> list[str]:
     cjk = has_han(text)
     if cjk:
         found += [m.group(0).strip() for m in _LATIN_RUN.finditer(text)]
-        found = _heads_first(found, text)
-    else:
-        found = _heads_first(found, text)
+    found = _heads_first(found, text)
+    if not cjk:
         for match in _CAPITALISED_RUN.finditer(text):
             words_ = match.group(0).split()
             if match.start() == 0 or text[: match.start()].rstrip().endswith((".", "?", "!")):
