@@ -72,6 +72,11 @@ def test_sentence_reranker_lifts_the_chunk_whose_one_line_answers(sample_kb):
     assert "InhibitorsMax" in ranked[0].text
     cosines = reranker.best_sentence_cosines(question, hits)
     assert cosines[2] == max(cosines)
+    # The searcher's query vector, when given, is the one used (no second encoding needed).
+    vector = sample_kb.embedder.encode_query(question)
+    assert reranker.best_sentence_cosines(question, hits, vector) == pytest.approx(cosines)
+    # and it is really read: against the opposite vector every best cosine turns negative.
+    assert all(c < 0 for c in reranker.best_sentence_cosines(question, hits, -vector))
     # Only the first `depth` candidates are read; the rest keep their fused order below them.
     shallow = SentenceReranker(sample_kb.embedder, depth=2).rerank(question, hits)
     assert "InhibitorsMax" in shallow[-1].text
