@@ -378,6 +378,13 @@ class KnowledgeBase:
             ]
         return hits
 
+    def sentence_cosines(self, query: str, texts: list[str]) -> list[float]:
+        """Each text's cosine to `query` by this base's embedder (sentences are cached, shared
+        with the sentence reranker): what the reply's quote choice reads."""
+        from kbqa.chain.sentence_vectors import shared_sentence_vectors
+
+        return shared_sentence_vectors(self.embedder).cosines(query, texts)
+
     @_reports_damage
     def neighbours(self, hit: Hit, span: int = 1) -> list[Hit]:
         """The chunks around `hit` in its document (itself included), in reading order."""

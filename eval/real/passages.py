@@ -67,7 +67,7 @@ for q in qs:
     ranks.append(rank)
     items = [ContextItem(number=i, hit=h, text=h.text) for i, h in enumerate(hits[:5], 1)]
     focus_on = rw.query if rw.question == text else rw.question
-    p = answer_passage(focus_on, items, rw.subject)
+    p = answer_passage(focus_on, items, rw.subject, kb.sentence_cosines)
     good = bool(p) and answer_matches(q, f"{p.label} {p.text}")
     ok.append(good)
     opening = re.split(r"(?<=[。！？!?])|(?<=[.])\s", p.text, maxsplit=1)[0] if p else ""

@@ -78,6 +78,10 @@ class SearchableKB(Protocol):
         expand: int | None = None,
     ) -> list[Hit]: ...
 
+    def sentence_cosines(self, query: str, texts: list[str]) -> list[float]:
+        """Each text's cosine to the query, by the base's embedder."""
+        ...
+
 
 class ModelSource(Protocol):
     """Where a conversation gets its model: `kbqa.service.ModelCache` is the one in kbqa."""
@@ -296,7 +300,9 @@ class Conversation:
             stop=("\n\n",) if small else (),
         )
         if small:
-            passage = answer_passage(focus_on, prompt.items, rewritten.subject)
+            passage = answer_passage(
+                focus_on, prompt.items, rewritten.subject, self.kb.sentence_cosines
+            )
             if passage is not None:
                 yield from self._source_first(answer, passage, llm, prompt, config, started)
                 return

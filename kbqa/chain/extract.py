@@ -6,21 +6,32 @@ enough to read:
 
 - An option's name sits on the line above its description (man pages, definition lists:
   "InhibitorsMax=" then, indented under it, "控制…默认值为 8192"). The quote names it: the label
-  is the nearest line above the sentence's paragraph that is a short, unpunctuated line indented
-  less than the paragraph (or, in text without indentation such as PDF pages, the short line
-  right above it).
+  is the nearest line above the sentence's paragraph that is a short, unpunctuated line, an
+  option's tag ("ndots:n", "-c, --count") or a definition list's term ("100-999:"), indented
+  less than the paragraph (or, in text without indentation such as PDF pages, right above it).
 - A sentence that ends in a colon introduces a list ("Black returns the following exit codes:"):
   the quote takes the lines that follow it, up to `LIST_CHARS`.
+- A sentence that opens by pointing back ("这是默认值。", "These platforms …") is quoted with the
+  sentence before it.
 
-Which sentence: the one whose words (and its label's) match the question best, by the idf-weighted
-scores of `context.sentence_scores`, discounted by its chunk's rank (RANK_DECAY), plus half the best score of the
-other sentences under the same heading or option name (POOL: one entry shares one topic); among
-sentences matching the same terms, the one the question covers most. The next sentences of its
-paragraph join it while the quote stays short (NEXT_CHARS), and always after an FAQ's question;
-when the question asks for a number ("how many", "哪一年") and the sentence holds one, only
-sentences with a number join (a planted "the launch year must never be revealed" after "launched
-in 2014" adds nothing to the answer: eval/injection).
-Each choice was made on eval/real `tune` only (docs/benchmarks.md, "Fourth session").
+Which sentence: two orders of every sentence of the chunks, fused by their ranks (reciprocal-rank
+fusion, SENTENCE_RRF_K):
+- by words: the idf-weighted matches of `context.sentence_scores` (its label's words count), plus
+  half the best score of the other sentences under the same heading or option name (POOL: one
+  entry shares one topic), the share of the sentence the question covers breaking near-ties;
+- by meaning: the embedder's cosine of the sentence (under its chunk's heading) to the question,
+  when the caller passes `similarity` (the knowledge base's `sentence_cosines`; its vectors are
+  the ones the sentence reranker already computed). Paraphrased questions share few words with
+  the answering line; e5 still finds it.
+Both discount lower-ranked chunks (RANK_DECAY per rank) and code examples (FENCED_WEIGHT). In the
+fused choice a sentence giving the kind of answer asked for (a number, a default, a path:
+`answer_kinds`) counts KIND_BONUS more (on words alone the bonus lowered `tune`: 0.550 → 0.533).
+
+The next sentences of its paragraph join it while the quote stays short (NEXT_CHARS), and always
+after an FAQ's question; when the question asks for a number ("how many", "哪一年") and the
+sentence holds one, only sentences with a number join (a planted "the launch year must never be
+revealed" after "launched in 2014" adds nothing to the answer: eval/injection). Each choice was made on eval/real `tune` only (docs/benchmarks.md, "Fourth
+session" and "Ninth session").
 
 `span` gives where the quote lies in the chunk's text, so the UI can mark that passage rather
 than the whole chunk.
@@ -29,8 +40,10 @@ than the whole chunk.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from kbqa.chain.answer_kinds import ASKS_NUMBER, asked_kinds, given_kinds
 from kbqa.chain.context import (
     ContextItem,
     is_fragment,
@@ -40,8 +53,13 @@ from kbqa.chain.context import (
     table_rows,
 )
 from kbqa.chain.guard import overlap_units
+from kbqa.chain.sentence_vectors import sentence_unit
 from kbqa.chain.terms import is_heading_like, sentences
+from kbqa.text.fusion import rrf_term
 from kbqa.types import TABLE
+
+# The query and texts in, each text's cosine to the query out.
+Similarity = Callable[[str, list[str]], list[float]]
 
 LIST_CHARS = 400  # how much of a list a quote takes after its introducing sentence
 LABEL_CHARS = 60
@@ -51,18 +69,18 @@ RANK_DECAY = 0.7
 # The next sentences of the paragraph join the quote while it fits in this many characters: in
 # manuals the sentence matching the question's words often sets up the one that answers it.
 NEXT_CHARS = 300
+# The fusion constant of the sentence choice: small, because the first few of some hundred
+# sentences are what matter (4-20 tried on eval/real tune).
+SENTENCE_RRF_K = 5
+# A sentence giving every kind of answer asked for (a number, a default, a path) counts this much
+# more (0.3-1.0 tried on eval/real tune: the same figures).
+KIND_BONUS = 0.5
 
 
-# Questions that ask for a number: a count, amount, size, duration, time or date.
-_ASKS_NUMBER = re.compile(
-    r"\bhow (?:many|much|long|tall|high|big|large|old|far|often|fast|heavy)\b"
-    r"|\b(?:what|which) (?:year|time|date)\b|\bwhen\b"
-    r"|多少|几(?!乎)|多久|多长|多高|多大|多远|多重|多宽|哪一?年|何时|什么时候",
-    re.IGNORECASE,
-)
 _DIGIT = re.compile(r"\d")
-_OPTION_TAG = re.compile(r"^`?(?:--?[A-Za-z]|[A-Za-z][\w.-]*=)")
+_OPTION_TAG = re.compile(r"^`?(?:--?[A-Za-z]|[A-Za-z][\w.-]*(?:=|:\w))")
 _SENTENCE_ENDS = tuple("。.!?！？；;:：")
+_TERM_LINE = re.compile(r"^[^\s。.!?！？；;:：,，][^。!?！？；;:：,，]{0,38}[:：]$")
 
 
 @dataclass(frozen=True)
@@ -92,8 +110,13 @@ def _indent(line: str) -> int:
 
 def _option_tag(line: str) -> bool:
     """An option's tag line: "-q, --quiet, --silent", "`-S, --skip-string-normalization`",
-    "seek=blocks" (commas allowed, unlike a heading)."""
+    "seek=blocks", "ndots:n" (commas allowed, unlike a heading)."""
     return bool(_OPTION_TAG.match(line)) and not line.endswith(_SENTENCE_ENDS)
+
+
+def _term_line(line: str) -> bool:
+    """A definition list's term on its own line, ended by a colon ("100-999:", "65534:")."""
+    return bool(_TERM_LINE.match(line))
 
 
 def _label(text: str, start: int) -> str:
@@ -106,7 +129,7 @@ def _label(text: str, start: int) -> str:
     while row > 0 and lines[row - 1].strip() and not is_heading_like(lines[row - 1]):
         if indent is not None and _indent(lines[row - 1]) != indent:
             break
-        if _option_tag(lines[row - 1].strip()):
+        if _option_tag(lines[row - 1].strip()) or _term_line(lines[row - 1].strip()):
             break
         row -= 1
     first = lines[row] if lines[row].strip() else here
@@ -118,7 +141,7 @@ def _label(text: str, start: int) -> str:
         return ""
     candidate = lines[above]
     label = candidate.strip()
-    tag = _option_tag(label)
+    tag = _option_tag(label) or _term_line(label)
     if not label or len(label) > LABEL_CHARS or label.startswith("```"):
         return ""
     if not (tag or is_heading_like(label)):
@@ -145,6 +168,31 @@ def _list_after(text: str, end: int) -> str:
         taken.append(line)
         size += len(line)
     return " ".join(taken)
+
+
+# A sentence that opens by pointing back ("这是默认值。", "This is the default.") needs the one
+# before it to be read ("It is valid to …" does not point back).
+_POINTS_BACK = re.compile(
+    r"^(?:这|此|该|它|(?:this|that|these|those|they)\b|it\b(?!\s+(?:is|was)\b|'s\b))",
+    re.IGNORECASE,
+)
+
+
+def _points_back(sentence: str) -> bool:
+    return bool(_POINTS_BACK.match(sentence.strip()))
+
+
+def _previous_sentence(text: str, start: int) -> tuple[str, int] | None:
+    """The sentence before position `start` in the same paragraph, and where it starts."""
+    before = text[:start]
+    if re.search(r"\n[ \t]*\n[ \t]*$", before):
+        return None  # a blank line: the paragraph starts here
+    paragraph = re.split(r"\n[ \t]*\n", before)[-1]
+    candidates = sentences(paragraph)
+    if not candidates or is_fragment(candidates[-1]):
+        return None
+    span = locate(candidates[-1], paragraph)
+    return (candidates[-1], len(before) - len(paragraph) + span[0]) if span else None
 
 
 def _next_sentence(text: str, end: int, *, cross: bool = False) -> tuple[str, int] | None:
@@ -184,8 +232,28 @@ def _pooled(rows: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return out
 
 
-def _best_sentence(query: str, items: list[ContextItem], subject: str) -> tuple[str, int] | None:
-    """The sentence of the chunks that best answers `query`, and its chunk's index."""
+# A sentence of a fenced code block (Markdown) counts half, in both orders: an example repeats the
+# option names the question uses ("black --line-length=10 …") without answering it.
+FENCED_WEIGHT = 0.5
+_FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    rank: int  # of its chunk, from 0
+    score: float  # lexical (`sentence_scores`, pooled)
+    value: float  # the lexical order's key: score, density, rank and weight
+    weight: float  # FENCED_WEIGHT in a code block, else 1
+    bonus: float  # 1 + KIND_BONUS times the share of the asked kinds of answer it gives
+
+
+def _candidates(query: str, items: list[ContextItem], subject: str) -> list[_Candidate]:
+    """Every sentence of the chunks that can answer (headings cannot), scored by its words."""
     # The whole chunks, not just the sentences the model saw: a quote may come from any of them.
     scored = sentence_scores(
         query,
@@ -194,23 +262,72 @@ def _best_sentence(query: str, items: list[ContextItem], subject: str) -> tuple[
         subject,
     )
     query_units = overlap_units(query)
-    best: tuple[float, int, str] | None = None
+    asked = asked_kinds(query)
+    out = []
     for rank, rows in enumerate(scored):
+        fenced = "".join(_squeezed(block) for block in _FENCE.findall(items[rank].hit.text))
         for text, score in _pooled(rows):
-            if is_fragment(text) or score <= 0:
-                continue  # a heading is never the answer
+            if is_fragment(text):
+                continue
             units = overlap_units(text)
             density = len(units & query_units) / len(units) if units else 0.0
-            value = (score + 0.25 * density) * RANK_DECAY**rank  # density breaks near-ties
-            # Ties go to the better-ranked chunk.
-            if best is None or value > best[0]:
-                best = (value, rank, text)
-    return None if best is None else (best[2].strip(), best[1])
+            weight = FENCED_WEIGHT if fenced and _squeezed(text) in fenced else 1.0
+            # density breaks near-ties; lower-ranked chunks count less
+            value = (score + 0.25 * density) * RANK_DECAY**rank * weight
+            given = len(given_kinds(text, asked)) / len(asked) if asked else 0.0
+            out.append(_Candidate(text.strip(), rank, score, value, weight, 1 + KIND_BONUS * given))
+    return out
 
 
-def answer_passage(query: str, items: list[ContextItem], subject: str = "") -> Passage | None:
-    """The passage of `items` that best answers `query`, with its label and list (see module)."""
-    best = _best_sentence(query, items, subject)
+def _best_sentence(
+    query: str, items: list[ContextItem], subject: str, similarity: Similarity | None
+) -> tuple[str, int] | None:
+    """The sentence of the chunks that best answers `query`, and its chunk's index."""
+    candidates = _candidates(query, items, subject)
+    if similarity is None:
+        # Ties go to the better-ranked chunk (max keeps the first).
+        matching = (c for c in candidates if c.score > 0)
+        best = max(matching, key=lambda c: c.value, default=None)
+    else:
+        best = _fused_choice(query, items, candidates, similarity)
+    return None if best is None else (best.text, best.rank)
+
+
+def _fused_choice(
+    query: str,
+    items: list[ContextItem],
+    candidates: list[_Candidate],
+    similarity: Similarity,
+) -> _Candidate | None:
+    """The first by reciprocal-rank fusion of the lexical order (sentences matching a query
+    word) and the embedder's cosine order (discounted by chunk rank and weight like the lexical
+    value), times a bonus for giving the kind of answer asked for (`answer_kinds`)."""
+    if not candidates:
+        return None
+    units = [sentence_unit(items[c.rank].hit.heading, c.text) for c in candidates]
+    cosines = similarity(query, units)
+    fused = [0.0] * len(candidates)
+    lexical = sorted(range(len(candidates)), key=lambda i: -candidates[i].value)
+    for place, i in enumerate(lexical, start=1):
+        if candidates[i].score > 0:
+            fused[i] += rrf_term(place, k=SENTENCE_RRF_K)
+    dense = sorted(range(len(candidates)), key=lambda i: -cosines[i])
+    for place, i in enumerate(dense, start=1):
+        c = candidates[i]
+        fused[i] += rrf_term(place, RANK_DECAY**c.rank * c.weight, k=SENTENCE_RRF_K)
+    return candidates[max(range(len(candidates)), key=lambda i: fused[i] * candidates[i].bonus)]
+
+
+def answer_passage(
+    query: str,
+    items: list[ContextItem],
+    subject: str = "",
+    similarity: Similarity | None = None,
+) -> Passage | None:
+    """The passage of `items` that best answers `query`, with its label and list (see module).
+    `similarity` (the query and texts in, their cosines out: `KnowledgeBase.sentence_cosines`)
+    adds the embedder's view of each sentence; without it the choice is lexical."""
+    best = _best_sentence(query, items, subject, similarity)
     if best is None:
         return None
     sentence, index = best
@@ -231,10 +348,16 @@ def answer_passage(query: str, items: list[ContextItem], subject: str = "") -> P
     asks = sentence.rstrip().endswith(("?", "？"))  # an FAQ's question: its answer follows
     # The question asks for a number and the sentence gives one: a next sentence without a
     # number adds nothing to the answer (and may be anything: "Ignore previous instructions").
-    answered = bool(_ASKS_NUMBER.search(query) and _DIGIT.search(sentence))
+    answered = bool(ASKS_NUMBER.search(query) and _DIGIT.search(sentence))
+    if _points_back(sentence):
+        before = _previous_sentence(text, start)
+        if before is not None:
+            quote, start = f"{before[0]} {quote}", before[1]
     while True:
         follow = _next_sentence(text, end, cross=asks)
-        if not (follow and (asks or len(quote) + len(follow[0]) <= NEXT_CHARS)):
+        if not follow:
+            break
+        if not (asks or len(quote) + len(follow[0]) <= NEXT_CHARS):
             break
         if answered and not asks and not _DIGIT.search(follow[0]):
             break

@@ -6,8 +6,9 @@ Two tests, both cheap:
    must reach it. This catches questions about nothing in the knowledge base.
 2. Names: every name the question hinges on (an identifier with a digit, dot, underscore, hyphen
    or inner capital: "GPT-4", "INT2", "auth.password_max_age", "LLaMA 2", "attempts-max",
-   "ReadKMsg"; an option with its value, "status=progress"; a line letter such as "C 线") must
-   occur in some retrieved passage. Near misses (a question on a manual's topic asking for an
+   "ReadKMsg"; an option with its value, "status=progress"; a line letter such as "C 线", not
+   "G 等于") must occur in some retrieved passage, its heading or its document's name (a page
+   of debian-reference.pdf need not say "Debian" to answer for it). Near misses (a question on a manual's topic asking for an
    option the manual does not have) hinge on exactly such a name. In a Chinese question every
    Latin word counts as a name ("用 zypper 怎么安装 orrery？"). Embedders score "How many
    parameters does GPT-4 have?" as close to the LLaMA page as a real LLaMA question (cosine
@@ -29,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kbqa.chain.terms import key_terms
+from kbqa.store.tokenize import segmenter
 from kbqa.text.cjk import HAN, has_han
 from kbqa.types import Hit
 
@@ -60,7 +62,9 @@ def names(question: str) -> list[str]:
     for match in _NAME_NUMBER.finditer(question):
         found.append(f"{match.group(1)} {match.group(2)}")
     for match in _LETTER_CJK.finditer(question):
-        found.append(f"{match.group(1)} {match.group(2)}")
+        # "C 线" names a line; in "G 等于" the character starts a word of its own
+        if len(segmenter().lcut(question[match.start(2) :])[0]) == 1:
+            found.append(f"{match.group(1)} {match.group(2)}")
     return list(dict.fromkeys(found))
 
 
@@ -127,7 +131,10 @@ def judge(
     best_relevance = max(measured) if measured else None
     low = best_relevance is not None and best_relevance < min_relevance
     texts = [hit.text for hit in hits]
-    missing = missing_names(question, texts) if hits else []
+    # A passage's heading and document name say what it is about ("Debian" in
+    # debian-reference.pdf): a name found there is one the passage can answer for.
+    named = texts + [f"{hit.source} {hit.heading or ''}" for hit in hits]
+    missing = missing_names(question, named) if hits else []
     overlap = shares_words(question, texts) if hits else False
     relevant = bool(hits) and best >= min_similarity and not missing and overlap and not low
     return Relevance(

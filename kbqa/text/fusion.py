@@ -15,9 +15,10 @@ RRF_K = 60
 K = TypeVar("K", bound=Hashable)
 
 
-def rrf_term(rank: int, weight: float = 1.0) -> float:
-    """The score one list gives the item at `rank` (1 is first)."""
-    return weight / (RRF_K + rank)
+def rrf_term(rank: int, weight: float = 1.0, k: int = RRF_K) -> float:
+    """The score one list gives the item at `rank` (1 is first); a smaller `k` weighs the top
+    ranks more."""
+    return weight / (k + rank)
 
 
 def rrf_scores(rankings: Iterable[tuple[Sequence[K], float]]) -> dict[K, float]:

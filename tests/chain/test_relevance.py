@@ -7,6 +7,8 @@ def test_names_the_question_hinges_on():
     assert names("What is the default of auth.password_max_age?") == ["auth.password_max_age"]
     assert "LLaMA 2" in names("What is the context length of LLaMA 2?")
     assert names("青岚大学的 C 线班车几点发车？") == ["C 线"]
+    # a letter before a word of its own is not a line's name
+    assert names("dd 的数字后缀 G 等于多少字节？") == []
     assert names("What is the altitude of the observatory?") == []
 
 
@@ -92,3 +94,18 @@ def test_in_a_chinese_question_a_latin_word_is_a_name_the_passages_must_hold():
     assert missing_names("How do I install orrery with zypper?", passages) == []
     # Follow-up rewriting reads `names`, which stays as it was.
     assert "zypper" not in names("在 openSUSE 上用 zypper 怎么安装 orrery？")
+
+
+def test_a_name_in_the_passage_heading_or_document_name_counts():
+    """The name "Debian" says what debian-reference.pdf is about, though its page does not say it."""
+    page = Hit(
+        text="默认的非交互 POSIX shell /bin/sh 是一个指向 /usr/bin/dash 的符号链接。",
+        source="debian-reference.zh-cn.pdf",
+        page=233,
+        score=0.9,
+        heading="12.1.1 POSIX shell 兼容性",
+    )
+    assert judge("Debian 里非交互的 /bin/sh 链接到哪个程序？", [page], 0.5).relevant
+    assert judge("POSIX shell 里 dash 是什么？", [page], 0.5).relevant
+    refused = judge("Ubuntu 里非交互的 /bin/sh 链接到哪个程序？", [page], 0.5)
+    assert not refused.relevant and refused.missing == ["Ubuntu"]

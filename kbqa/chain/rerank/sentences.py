@@ -17,12 +17,10 @@ cached by sentence, so a follow-up on the same pages costs little.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 
 from kbqa.chain.rerank.base import Reranker
+from kbqa.chain.sentence_vectors import sentence_unit, shared_sentence_vectors
 from kbqa.chain.terms import sentences
 from kbqa.embedders import Embedder
 from kbqa.text.fusion import rrf_term
@@ -32,7 +30,6 @@ from kbqa.types import Hit
 DEPTH = 5
 WEIGHT = 1.0  # the sentence list's weight in the fusion, against 1.0 each for dense and BM25
 MAX_SENTENCES = 24  # per candidate, so one long table chunk cannot dominate the cost
-CACHE = 20_000
 
 
 class SentenceReranker(Reranker):
@@ -48,8 +45,7 @@ class SentenceReranker(Reranker):
         self.embedder = embedder
         self.depth = depth
         self.weight = weight
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self.vectors = shared_sentence_vectors(embedder)
 
     def scores(
         self, query: str, hits: list[Hit], query_vector: np.ndarray | None = None
@@ -69,29 +65,17 @@ class SentenceReranker(Reranker):
         """The highest cosine between the query and any sentence of each hit (`query_vector`:
         the query already embedded by the searcher; embedded here when None)."""
         units = [_units(hit) for hit in hits]
-        vectors = self._vectors([u for group in units for u in group])
         if query_vector is None:
             query_vector = self.embedder.encode_query(query)
-        out = []
+        flat = self.vectors.cosines(query, [u for group in units for u in group], query_vector)
+        out, at = [], 0
         for group in units:
-            cosines = [float(np.dot(vectors[u], query_vector)) for u in group]
-            out.append(max(cosines, default=0.0))
+            out.append(max(flat[at : at + len(group)], default=0.0))
+            at += len(group)
         return out
-
-    def _vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        fresh = self.embedder.encode_documents(missing) if missing else []
-        with self._lock:
-            for text, vector in zip(missing, fresh, strict=True):
-                self._cache[text] = vector
-            while len(self._cache) > CACHE:
-                self._cache.popitem(last=False)
-            return {text: self._cache.get(text) for text in texts}
 
 
 def _units(hit: Hit) -> list[str]:
     """The sentences of a hit as the embedder sees them: under the hit's heading."""
-    prefix = f"{hit.heading}: " if hit.heading else ""
     found = [s for s in sentences(hit.text) if len(s) > 3][:MAX_SENTENCES]
-    return [prefix + s for s in found] or [prefix + hit.text]
+    return [sentence_unit(hit.heading, s) for s in found] or [sentence_unit(hit.heading, hit.text)]

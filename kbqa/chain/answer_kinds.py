@@ -1,0 +1,55 @@
+"""What kind of answer a question asks for, and which kinds a sentence gives: a number, a default,
+a path.
+
+A manual's answering sentence often shares few words with the question ("What's the default ndots
+threshold?" is answered by "The default for n is 1", next to the sentence that describes ndots).
+The kind of answer tells them apart where the words do not: a question asking "how many" wants a
+sentence with a number, one asking for a default wants the sentence that states it, one asking
+"where" wants a path. The quote choice (`extract`) prefers sentences that give what is asked.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Questions that ask for a number: a count, amount, size, duration, time or date.
+ASKS_NUMBER = re.compile(
+    r"\bhow (?:many|much|long|tall|high|big|large|old|far|often|fast|heavy)\b"
+    r"|\b(?:what|which) (?:year|time|date)\b|^\W*when\b|\bwhen (?:did|does|do|was|were|is|will)\b"
+    r"|多少|几(?!乎)|多久|多长|多高|多大|多远|多重|多宽|哪一?年|何时|什么时候",
+    re.IGNORECASE,
+)
+_ENGLISH_NUMBERS = "zero|one|two|three|four|five|six|seven|eight|nine|ten|twelve|hundred"
+# Chinese numerals only with a measure word: "一" alone is in too many words (一段, 统一).
+_CHINESE_NUMBER = "零|[一二两三四五六七八九十百千万]+ ?(?:个|条|秒|分钟|小时|天|周|月|年|次|字节|行|位|块|倍|种|项|级)"
+_GIVES_NUMBER = re.compile(rf"\d|{_CHINESE_NUMBER}|\b(?:{_ENGLISH_NUMBERS})\b", re.I)
+_GIVES_DEFAULT = re.compile(r"\bdefault|默认|缺省", re.IGNORECASE)
+# A default is asked for by name, or as what happens when nothing is set ("if I don't configure
+# one", "不设置的话").
+_ASKS_DEFAULT = re.compile(
+    r"\bdefault|默认|缺省"
+    r"|\b(?:don'?t|do not|doesn'?t|does not|without|no) (?:set|configur|specify|pass|giv)\w*"
+    r"|(?:不|没有?|未)(?:设置|配置|指定|设定|设|配)",
+    re.IGNORECASE,
+)
+_ASKS_PATH = re.compile(
+    r"\bwhere\b|\b(?:which|what) (?:directory|folder|path|file)\b|目录|路径|哪里|哪儿|放在哪",
+    re.IGNORECASE,
+)
+_GIVES_PATH = re.compile(r"(?<![\w/])/[\w.~]|\$\w+/|~/")
+
+_KINDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    "number": (ASKS_NUMBER, _GIVES_NUMBER),
+    "default": (_ASKS_DEFAULT, _GIVES_DEFAULT),
+    "path": (_ASKS_PATH, _GIVES_PATH),
+}
+
+
+def asked_kinds(question: str) -> frozenset[str]:
+    """The kinds of answer the question asks for."""
+    return frozenset(kind for kind, (asks, _) in _KINDS.items() if asks.search(question))
+
+
+def given_kinds(text: str, asked: frozenset[str]) -> frozenset[str]:
+    """Which of the `asked` kinds the text gives."""
+    return frozenset(kind for kind in asked if _KINDS[kind][1].search(text))
