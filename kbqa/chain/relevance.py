@@ -6,14 +6,15 @@ Two tests, both cheap:
    must reach it. This catches questions about nothing in the knowledge base.
 2. Names: every name the question hinges on (an identifier with a digit, dot, underscore, hyphen
    or inner capital: "GPT-4", "INT2", "auth.password_max_age", "LLaMA 2", "attempts-max",
-   "ReadKMsg"; an option with its value, "status=progress"; a line letter such as "C 线", not
-   "G 等于") must occur in some retrieved passage, its heading or its document's name (a page
-   of debian-reference.pdf need not say "Debian" to answer for it). Near misses (a question on a manual's topic asking for an
-   option the manual does not have) hinge on exactly such a name. In a Chinese question every
-   Latin word counts as a name ("用 zypper 怎么安装 orrery？"). Embedders score "How many
-   parameters does GPT-4 have?" as close to the LLaMA page as a real LLaMA question (cosine
-   0.82-0.90 for e5-small), so the cut-off alone cannot tell "nearby topic" from "answer
-   present"; an exact name that appears nowhere can. No number to tune here.
+   "ReadKMsg"; an option with its value, "status=progress"; a command-line option, "-Z"; a line
+   letter such as "C 线", not "G 等于") must occur in some retrieved passage, its heading or its
+   document's name (a page of debian-reference.pdf need not say "Debian" to answer for it). Near
+   misses (a question on a manual's topic asking for an option the manual does not have) hinge on
+   exactly such a name. In a Chinese question every Latin word counts as a name ("用 zypper 怎么
+   安装 orrery？"). Embedders score "How many parameters does GPT-4 have?" as close to the LLaMA
+   page as a real LLaMA question (cosine 0.82-0.90 for e5-small), so the cut-off alone cannot
+   tell "nearby topic" from "answer present"; an exact name that appears nowhere can. No number
+   to tune here.
 3. Words: at least one content word of the question must occur in a retrieved passage. Chinese
    small talk ("今天天气怎么样？") reaches cosine 0.85 with e5-small against any Chinese page, yet
    shares not one word with it.
@@ -41,6 +42,8 @@ _NAME_NUMBER = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)\s+(\d+(?:\.\
 _LETTER_CJK = re.compile(rf"(?<![A-Za-z0-9])([A-Z])\s*([{HAN}])")
 # An option with its value ("status=progress"): the pair is what the question hinges on.
 _SETTING = re.compile(r"(?<![\w-])[A-Za-z][\w-]*=[\w-]+")
+# A command-line option ("-Z", "--count"): an identifier, however short.
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 _SEPARATORS = re.compile(r"[\s\-_/]+")
 
 
@@ -59,6 +62,10 @@ def names(question: str) -> list[str]:
             found.append(name)
     for match in _SETTING.finditer(question):
         found.append(match.group(0))
+    for match in _OPTION.finditer(question):
+        option = match.group(0)  # in place of its bare name ("line-ranges" of "--line-ranges")
+        found = [option if n == option.lstrip("-") else n for n in found]
+        found.append(option)
     for match in _NAME_NUMBER.finditer(question):
         found.append(f"{match.group(1)} {match.group(2)}")
     for match in _LETTER_CJK.finditer(question):

@@ -9,6 +9,12 @@ def test_names_the_question_hinges_on():
     assert names("青岚大学的 C 线班车几点发车？") == ["C 线"]
     # a letter before a word of its own is not a line's name
     assert names("dd 的数字后缀 G 等于多少字节？") == []
+    # a command-line option is an identifier, however short, in place of its bare name
+    assert names("grep 的 -Z 选项有什么用？") == ["-Z"]
+    assert names("Can --line-ranges be set in pyproject.toml?") == [
+        "--line-ranges",
+        "pyproject.toml",
+    ]
     assert names("What is the altitude of the observatory?") == []
 
 

@@ -80,3 +80,10 @@ def test_a_pronoun_jieba_glues_to_its_verb_still_marks_a_follow_up():
     result = history_rewrite("它会生成哪些文件？", history, "zh")
     assert result.follow_up and result.question.startswith("ENABLE_ZHCN")
     assert not is_follow_up("其他平台上怎么安装 manpages-zh？", history)  # "其他" is not "其"
+
+
+def test_an_option_asked_about_is_the_subject_of_the_follow_up():
+    history = [turn("tool 的 -Q 选项有什么用？")]
+    result = history_rewrite("它一般和哪个参数搭配？", history, "zh")
+    assert result.question.startswith("-Q ")
+    assert subjects("What does --tab-width change in mytool?")[0] == "--tab-width"
