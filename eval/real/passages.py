@@ -35,6 +35,7 @@ ranks = []
 ok = []
 first = []
 refused = []
+quote_seconds = 0.0  # in answer_passage (sentence vectors mostly cached by the reranker)
 t0 = time.perf_counter()
 for q in qs:
     turns = []
@@ -67,7 +68,9 @@ for q in qs:
     ranks.append(rank)
     items = [ContextItem(number=i, hit=h, text=h.text) for i, h in enumerate(hits[:5], 1)]
     focus_on = rw.query if rw.question == text else rw.question
+    started = time.perf_counter()
     p = answer_passage(focus_on, items, rw.subject, kb.sentence_cosines)
+    quote_seconds += time.perf_counter() - started
     good = bool(p) and answer_matches(q, f"{p.label} {p.text}")
     ok.append(good)
     opening = re.split(r"(?<=[。！？!?])|(?<=[.])\s", p.text, maxsplit=1)[0] if p else ""
@@ -98,5 +101,6 @@ h1 = sum(1 for r in ranks if r == 1) / n
 h5 = sum(1 for r in ranks if r and r <= 5) / n
 mrr = sum(1 / r for r in ranks if r) / n
 print(
-    f"{split} rerank={rerank} n={n} hit@1 {h1:.3f} hit@5 {h5:.3f} MRR {mrr:.3f} quote-answer {sum(ok) / len(ok):.3f} first-sentence {sum(first) / len(first):.3f} ({time.perf_counter() - t0:.1f}s)"
+    f"{split} rerank={rerank} n={n} hit@1 {h1:.3f} hit@5 {h5:.3f} MRR {mrr:.3f} quote-answer {sum(ok) / len(ok):.3f} first-sentence {sum(first) / len(first):.3f} ({time.perf_counter() - t0:.1f}s;"
+    f" quote choice {1000 * quote_seconds / len(ok):.0f} ms a question)"
 )
