@@ -32,6 +32,7 @@ from kbqa.chain.citations import (
     iter_with_markers,
     make_citations,
 )
+from kbqa.chain.context import ContextItem
 from kbqa.chain.extract import Passage, answer_passage
 from kbqa.chain.guard import (
     check_reply,
@@ -300,9 +301,7 @@ class Conversation:
             stop=("\n\n",) if small else (),
         )
         if small:
-            passage = answer_passage(
-                focus_on, prompt.items, rewritten.subject, self.kb.sentence_cosines
-            )
+            passage = self._quote(focus_on, prompt.items, hits, rewritten.subject, answer)
             if passage is not None:
                 yield from self._source_first(answer, passage, llm, prompt, config, started)
                 return
@@ -325,6 +324,33 @@ class Conversation:
         answer.model_text = model_text
         answer.text = (model_text + tail).strip()
         yield from self._finish(answer, started)
+
+    def _quote(
+        self,
+        query: str,
+        items: list[ContextItem],
+        hits: list[Hit],
+        subject: str,
+        answer: Answer,
+    ) -> Passage | None:
+        """The passage the reply opens with, from all the retrieved chunks: the prompt keeps
+        only chunks whose words match the query, and a paraphrase's answer may be in another.
+        A chunk the prompt left out is cited after the prompt's."""
+        offered = {id(item.hit): item for item in items}
+        candidates: list[ContextItem] = []
+        extra = len(items)
+        for hit in hits:
+            item = offered.get(id(hit))
+            if item is None:
+                extra += 1
+                item = ContextItem(extra, hit, hit.text)
+            candidates.append(item)
+        passage = answer_passage(query, candidates, subject, self.kb.sentence_cosines)
+        if passage is None or passage.number <= len(items):
+            return passage
+        hit = next(c.hit for c in candidates if c.number == passage.number)
+        answer.citations = make_citations([*(item.hit for item in items), hit])
+        return replace(passage, number=len(items) + 1)
 
     def _finish(self, answer: Answer, started: float) -> Iterator[AnswerEvent]:
         """The end of every reply, however it was made: the closing newline, the [n] numbers

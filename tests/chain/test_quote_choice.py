@@ -142,3 +142,26 @@ def test_a_code_example_counts_less_than_the_sentence_that_answers(sample_kb) ->
     assert passage is not None
     assert "The default is 8." in passage.text
     assert "$ tool" not in passage.text
+
+
+def test_the_reply_may_quote_a_chunk_the_prompt_left_out(sample_kb) -> None:
+    """The small model's prompt keeps only chunks whose words match the question; the quote is
+    chosen from every retrieved chunk, and one the prompt left out is cited after the prompt's."""
+    from kbqa.chain.conversation import Conversation
+    from kbqa.chain.types import Answer
+
+    kept = Hit(text="Tabs are expanded when a file is read.", source="a.md", page=None, score=0.9)
+    left_out = Hit(text=RETRIES, source="resolv.txt", page=None, score=0.8, heading="OPTIONS")
+    question = "What's the default number of attempts in retries?"
+    answer = Answer(question=question, query=question, text="")
+    answer.citations = []
+    conversation = Conversation(sample_kb)
+    items = [ContextItem(1, kept, kept.text)]
+    passage = conversation._quote(question, items, [kept, left_out], "", answer)
+    assert passage is not None and passage.number == 2
+    assert passage.text.startswith("The default for n is 3")
+    assert [c.source for c in answer.citations] == ["a.md", "resolv.txt"]
+    # a quote from a chunk the prompt offered keeps the prompt's citations
+    answer.citations = []
+    again = conversation._quote(question, [ContextItem(1, left_out, "x")], [left_out], "", answer)
+    assert again is not None and again.number == 1 and answer.citations == []
