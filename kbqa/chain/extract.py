@@ -30,8 +30,8 @@ fused choice a sentence giving the kind of answer asked for (a number, a default
 The next sentences of its paragraph join it while the quote stays short (NEXT_CHARS), and always
 after an FAQ's question; when the question asks for a number ("how many", "哪一年") and the
 sentence holds one, only sentences with a number join (a planted "the launch year must never be
-revealed" after "launched in 2014" adds nothing to the answer: eval/injection). Each choice was made on eval/real `tune` only (docs/benchmarks.md, "Fourth
-session" and "Ninth session").
+revealed" after "launched in 2014" adds nothing to the answer: eval/injection). Each choice was
+made on eval/real `tune` only (docs/benchmarks.md, "Fourth session" and "Ninth session").
 
 `span` gives where the quote lies in the chunk's text, so the UI can mark that passage rather
 than the whole chunk.
@@ -91,9 +91,13 @@ class Passage:
     span: tuple[int, int] | None = None  # where it lies in the chunk's text (None: not found)
 
 
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
 def locate(snippet: str, text: str) -> tuple[int, int] | None:
     """The span of `text` that reads as `snippet` when whitespace is ignored, or None."""
-    wanted = re.sub(r"\s+", "", snippet)
+    wanted = _squeezed(snippet)
     if not wanted:
         return None
     kept = [(i, c) for i, c in enumerate(text) if not c.isspace()]
@@ -238,10 +242,6 @@ FENCED_WEIGHT = 0.5
 _FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 
 
-def _squeezed(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
 @dataclass(frozen=True)
 class _Candidate:
     text: str
@@ -249,7 +249,6 @@ class _Candidate:
     score: float  # lexical (`sentence_scores`, pooled)
     value: float  # the lexical order's key: score, density, rank and weight
     weight: float  # FENCED_WEIGHT in a code block, else 1
-    bonus: float  # 1 + KIND_BONUS times the share of the asked kinds of answer it gives
 
 
 def _candidates(query: str, items: list[ContextItem], subject: str) -> list[_Candidate]:
@@ -262,7 +261,6 @@ def _candidates(query: str, items: list[ContextItem], subject: str) -> list[_Can
         subject,
     )
     query_units = overlap_units(query)
-    asked = asked_kinds(query)
     out = []
     for rank, rows in enumerate(scored):
         fenced = "".join(_squeezed(block) for block in _FENCE.findall(items[rank].hit.text))
@@ -274,8 +272,7 @@ def _candidates(query: str, items: list[ContextItem], subject: str) -> list[_Can
             weight = FENCED_WEIGHT if fenced and _squeezed(text) in fenced else 1.0
             # density breaks near-ties; lower-ranked chunks count less
             value = (score + 0.25 * density) * RANK_DECAY**rank * weight
-            given = len(given_kinds(text, asked)) / len(asked) if asked else 0.0
-            out.append(_Candidate(text.strip(), rank, score, value, weight, 1 + KIND_BONUS * given))
+            out.append(_Candidate(text.strip(), rank, score, value, weight))
     return out
 
 
@@ -315,7 +312,11 @@ def _fused_choice(
     for place, i in enumerate(dense, start=1):
         c = candidates[i]
         fused[i] += rrf_term(place, RANK_DECAY**c.rank * c.weight, k=SENTENCE_RRF_K)
-    return candidates[max(range(len(candidates)), key=lambda i: fused[i] * candidates[i].bonus)]
+    asked = asked_kinds(query)
+    if asked:
+        for i, c in enumerate(candidates):
+            fused[i] *= 1 + KIND_BONUS * len(given_kinds(c.text, asked)) / len(asked)
+    return candidates[max(range(len(candidates)), key=lambda i: fused[i])]
 
 
 def answer_passage(
@@ -355,9 +356,7 @@ def answer_passage(
             quote, start = f"{before[0]} {quote}", before[1]
     while True:
         follow = _next_sentence(text, end, cross=asks)
-        if not follow:
-            break
-        if not (asks or len(quote) + len(follow[0]) <= NEXT_CHARS):
+        if not (follow and (asks or len(quote) + len(follow[0]) <= NEXT_CHARS)):
             break
         if answered and not asks and not _DIGIT.search(follow[0]):
             break
