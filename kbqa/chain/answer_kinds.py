@@ -22,7 +22,10 @@ ASKS_NUMBER = re.compile(
 _ENGLISH_NUMBERS = "zero|one|two|three|four|five|six|seven|eight|nine|ten|twelve|hundred"
 # Chinese numerals only with a measure word: "一" alone is in too many words (一段, 统一).
 _CHINESE_NUMBER = "零|[一二两三四五六七八九十百千万]+ ?(?:个|条|秒|分钟|小时|天|周|月|年|次|字节|行|位|块|倍|种|项|级)"
-_GIVES_NUMBER = re.compile(rf"\d|{_CHINESE_NUMBER}|\b(?:{_ENGLISH_NUMBERS})\b", re.I)
+# A digit glued to a letter ("ext4", "inhibitor[2]") or in a reference mark ("[2]") is no amount.
+_GIVES_NUMBER = re.compile(
+    rf"(?<![A-Za-z\[])\d(?!\d*\])|{_CHINESE_NUMBER}|\b(?:{_ENGLISH_NUMBERS})\b", re.I
+)
 _GIVES_DEFAULT = re.compile(r"\bdefault|默认|缺省", re.IGNORECASE)
 # A default is asked for by name, or as what happens when nothing is set ("if I don't configure
 # one", "不设置的话").
@@ -37,12 +40,34 @@ _ASKS_PATH = re.compile(
     re.IGNORECASE,
 )
 _GIVES_PATH = re.compile(r"(?<![\w/])/[\w.~]|\$\w+/|~/")
+# "Which flag/option/switch …", "用哪个参数/选项/开关": a command-line option or a name=value.
+_ASKS_OPTION = re.compile(
+    r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}(?:option|flag|switch|argument|parameter)s?\b"
+    r"|(?:哪个|哪些|哪一个|什么|何种)(?:命令行)?(?:参数|选项|开关)",
+    re.IGNORECASE,
+)
+_GIVES_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*|\b[A-Za-z][\w.-]*=")
+_ASKS_VARIABLE = re.compile(r"\benvironment variables?\b|环境变量", re.IGNORECASE)
+_GIVES_VARIABLE = re.compile(r"\$\{?[A-Za-z_]\w*|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
+# An address: a URL, a web page, a mailing list or mail address.
+_ASKS_ADDRESS = re.compile(
+    r"\b(?:url|web ?(?:site|page)|home ?page|e-?mail|address|mailing list)s?\b|网址|网站|主页|邮箱|地址",
+    re.IGNORECASE,
+)
+_GIVES_ADDRESS = re.compile(r"\b(?:https?|ftp)://|\bwww\.|[\w.+-]+@[\w-]+\.[\w.]+")
 
 _KINDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     "number": (ASKS_NUMBER, _GIVES_NUMBER),
     "default": (_ASKS_DEFAULT, _GIVES_DEFAULT),
     "path": (_ASKS_PATH, _GIVES_PATH),
+    "option": (_ASKS_OPTION, _GIVES_OPTION),
+    "variable": (_ASKS_VARIABLE, _GIVES_VARIABLE),
+    "address": (_ASKS_ADDRESS, _GIVES_ADDRESS),
 }
+
+
+def gives_number(text: str) -> bool:
+    return bool(_GIVES_NUMBER.search(text))
 
 
 def asked_kinds(question: str) -> frozenset[str]:

@@ -43,7 +43,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kbqa.chain.answer_kinds import ASKS_NUMBER, asked_kinds, given_kinds
+from kbqa.chain.answer_kinds import ASKS_NUMBER, asked_kinds, given_kinds, gives_number
 from kbqa.chain.context import (
     ContextItem,
     is_fragment,
@@ -54,7 +54,7 @@ from kbqa.chain.context import (
 )
 from kbqa.chain.guard import overlap_units
 from kbqa.chain.sentence_vectors import sentence_unit
-from kbqa.chain.terms import is_heading_like, sentences
+from kbqa.chain.terms import is_heading_like, sentences, wraps_into
 from kbqa.text.fusion import rrf_term
 from kbqa.types import TABLE
 
@@ -77,7 +77,6 @@ SENTENCE_RRF_K = 5
 KIND_BONUS = 0.5
 
 
-_DIGIT = re.compile(r"\d")
 _OPTION_TAG = re.compile(r"^`?(?:--?[A-Za-z]|[A-Za-z][\w.-]*(?:=|:\w))")
 _SENTENCE_ENDS = tuple("。.!?！？；;:：")
 _TERM_LINE = re.compile(r"^[^\s。.!?！？；;:：,，][^。!?！？；;:：,，]{0,38}[:：]$")
@@ -148,13 +147,19 @@ def _label(text: str, start: int) -> str:
     tag = _option_tag(label) or _term_line(label)
     if not label or len(label) > LABEL_CHARS or label.startswith("```"):
         return ""
-    if not (tag or is_heading_like(label)):
-        return ""
+    if not (tag or (is_heading_like(label) and not wraps_into(candidate, lines[above + 1]))):
+        return ""  # (a line its sentence goes on from is no heading)
     if indent > 0 and _indent(candidate) >= indent:
         return ""  # a line at the same depth is a sibling, not the paragraph's name
     if indent == 0 and above != row - 1 and not tag:
         return ""  # without indentation only the line right above (or an option's tag) names it
     return label
+
+
+def _label_of(sentence: str, text: str) -> str:
+    """The label above `sentence` in the chunk `text` ("" if none, or not found)."""
+    span = locate(sentence, text)
+    return _label(text, span[0]) if span else ""
 
 
 def _list_after(text: str, end: int) -> str:
@@ -315,8 +320,28 @@ def _fused_choice(
     asked = asked_kinds(query)
     if asked:
         for i, c in enumerate(candidates):
-            fused[i] *= 1 + KIND_BONUS * len(given_kinds(c.text, asked)) / len(asked)
+            # an option's description gives the option its tag names ("seek=blocks" above it)
+            given = given_kinds(f"{_label_of(c.text, items[c.rank].hit.text)} {c.text}", asked)
+            fused[i] *= 1 + KIND_BONUS * len(given) / len(asked)
     return candidates[max(range(len(candidates)), key=lambda i: fused[i])]
+
+
+def _answer_first(query: str, quote: str, following: list[str]) -> str:
+    """`quote` with the one of its `following` sentences that gives the most kinds of answer
+    asked for, and more than its lead, moved to the front ("默认值是 10% 。" before the description it ends,
+    for "默认最大多大？"): the reply's first sentence is the answer."""
+    asked = asked_kinds(query)
+    lead = quote[: len(quote) - sum(len(f) + 1 for f in following)]
+    if not asked or not following:
+        return quote
+    counts = [
+        0 if _points_back(sentence) else len(given_kinds(sentence, asked)) for sentence in following
+    ]
+    best = max(range(len(following)), key=lambda i: counts[i])  # the first of the most
+    if counts[best] <= len(given_kinds(lead, asked)):
+        return quote
+    rest = [lead, *following[:best], *following[best + 1 :]]
+    return " ".join([following[best], *rest])
 
 
 def answer_passage(
@@ -349,20 +374,23 @@ def answer_passage(
     asks = sentence.rstrip().endswith(("?", "？"))  # an FAQ's question: its answer follows
     # The question asks for a number and the sentence gives one: a next sentence without a
     # number adds nothing to the answer (and may be anything: "Ignore previous instructions").
-    answered = bool(ASKS_NUMBER.search(query) and _DIGIT.search(sentence))
+    answered = bool(ASKS_NUMBER.search(query)) and gives_number(sentence)
     if _points_back(sentence):
         before = _previous_sentence(text, start)
         if before is not None:
             quote, start = f"{before[0]} {quote}", before[1]
+    following: list[str] = []
     while True:
         follow = _next_sentence(text, end, cross=asks)
         if not (follow and (asks or len(quote) + len(follow[0]) <= NEXT_CHARS)):
             break
-        if answered and not asks and not _DIGIT.search(follow[0]):
+        if answered and not asks and not gives_number(follow[0]):
             break
         quote = f"{quote} {follow[0]}"
+        following.append(follow[0])
         end = follow[1]
         asks = False
+    quote = _answer_first(query, quote, following)
     if sentence.rstrip().endswith((":", "：")):
         extra = _list_after(text, end)
         if extra:

@@ -30,6 +30,7 @@ from kbqa.llm.base import ChatBackend, GenerationConfig, Message
 from kbqa.store.tokenize import segmenter
 from kbqa.text.cjk import has_han
 from kbqa.text.language import Language
+from kbqa.text.stopwords import QUESTION_STOPWORDS
 
 Method = Literal["none", "llm", "history"]
 
@@ -60,6 +61,11 @@ _PROPER = frozenset({"nr", "nt", "nz", "ns"})
 _CONTAINER = r"\s*(?:里的|中的|里|中|的)\s*"
 _ZH_PRONOUN = re.compile(r"(它们|它|该模型|这个模型|那个模型|这个|那个|其)")
 _EN_PRONOUN = re.compile(r"\b(it|its|they|them|their|this model|that model|this|that)\b", re.I)
+_EN_PLURAL_PRONOUN = re.compile(r"\b(they|them|their)\b", re.I)
+# English words as they stand, with what sits next to them ("debian/rules" is one word).
+_EN_WORD = re.compile(r"[A-Za-z][\w/.\-]*[\w]|[A-Za-z]")
+# A plural noun: lower case, ends in "s" but not "ss", "us", "is" ("class", "status", "this").
+_EN_PLURAL = re.compile(r"[a-z][a-z\-]{2,}(?<![sui])s")
 # Follow-ups with no pronoun but an ellipsis: "BLOOM 呢？", "What about LLaMA-13B?", "And the 65B?".
 _ELLIPSIS = re.compile(r"(呢[？?]?\s*$|^\s*(那|还有|另外)|^\s*(what|how) about\b|^\s*and\b)", re.I)
 
@@ -131,6 +137,28 @@ def _heads_first(found: list[str], text: str) -> list[str]:
     return [n for n in found if n not in containers] + containers
 
 
+def plural_antecedent(text: str) -> str | None:
+    """The first plural noun of an English question with the lower-case words before it that
+    modify it: what "they" in the next question most likely means ("Which two commands does the
+    FHS say must sit together?" -> "two commands", not the singular name "FHS")."""
+    found = _EN_WORD.findall(text)
+
+    def content(word: str) -> bool:
+        lower = word.lower()
+        return lower not in QUESTION_STOPWORDS and lower not in _QUESTION_WORDS
+
+    for index, word in enumerate(found):
+        if not (_EN_PLURAL.fullmatch(word) and content(word)):
+            continue
+        start = index
+        while start > 0 and index - start < 2 and found[start - 1].islower():
+            if not (content(found[start - 1]) and found[start - 1].isalpha()):
+                break
+            start -= 1
+        return " ".join(found[start : index + 1])
+    return None
+
+
 def is_follow_up(question: str, history: list[Turn]) -> bool:
     """Whether the question leans on an earlier turn (pronoun, ellipsis, or no subject of its own)."""
     if not history:
@@ -170,6 +198,9 @@ def history_rewrite(question: str, history: list[Turn], language: Language) -> R
     own = {w.lower() for w in words(question)}
     subject = next((s for s in subjects(before) if s.lower() not in own), None)
     pronoun = _ZH_PRONOUN.search(question) or _EN_PRONOUN.search(question)
+    if language == "en" and pronoun and _EN_PLURAL_PRONOUN.fullmatch(pronoun.group(0)):
+        # "they" points at a plural, not at a singular name the earlier question also held.
+        subject = plural_antecedent(before) or subject
     if own_subjects and subject and subject in before and not pronoun:
         # "BLOOM 呢？" after "ChatGLM-6B 有多少层？": the earlier question about the new subject.
         resolved = before.replace(subject, own_subjects[0])

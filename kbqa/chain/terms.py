@@ -98,9 +98,21 @@ def is_heading_like(line: str) -> bool:
     return len(line) <= 60 and not _PUNCTUATED.search(line)
 
 
+def wraps_into(line: str, next_line: str) -> bool:
+    """Whether `next_line` goes on with the sentence of `line` though `line` looks like a
+    heading ("If this does not" / "yield conclusive results, …" in hard-wrapped Markdown): it
+    starts in lower case and is not indented deeper (a description under an option's tag is)."""
+    stripped = next_line.lstrip(" \t")
+    if not stripped[:1].islower() or not stripped[:1].isascii():
+        return False
+    indent = len(line) - len(line.lstrip(" \t"))
+    return len(next_line) - len(stripped) <= indent and line.strip()[-1:] not in _LINE_END
+
+
 def _lines(text: str) -> list[str]:
     """Lines rejoined where a line break only wraps a sentence (PDF text): a break counts when
-    the line ends a sentence, is short and unpunctuated (a heading), or a blank line follows."""
+    the line ends a sentence, is short and unpunctuated (a heading, unless the next line goes on
+    with its sentence), or a blank line follows."""
     out: list[str] = []
     current = ""
     for raw in re.split(r"(\n\s*\n)", text):
@@ -109,17 +121,19 @@ def _lines(text: str) -> list[str]:
                 out.append(current)
             current = ""
             continue
-        for line in raw.split("\n"):
-            line = line.strip()
-            if not line:
-                continue
+        raw_lines = [line for line in raw.split("\n") if line.strip()]
+        for index, raw_line in enumerate(raw_lines):
+            line = raw_line.strip()
             if not current:
                 current = line
             else:
                 both_cjk = HAN_RE.match(current[-1]) and HAN_RE.match(line[0])
                 glue = "" if both_cjk else " "
                 current += glue + line
-            if current.rstrip(_CLOSERS)[-1:] in _LINE_END or is_heading_like(current):
+            following = raw_lines[index + 1] if index + 1 < len(raw_lines) else ""
+            if current.rstrip(_CLOSERS)[-1:] in _LINE_END or (
+                is_heading_like(current) and not wraps_into(raw_line, following)
+            ):
                 out.append(current)
                 current = ""
     if current:

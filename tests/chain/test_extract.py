@@ -116,3 +116,21 @@ def test_an_faq_question_is_quoted_with_the_answer_in_the_next_paragraph():
         "Can I run Orrery on a Raspberry Pi? Yes: boards from the model 4 on are supported."
     )
     assert faq[passage.span[0] : passage.span[1]].endswith("model 4 on are supported.")
+
+
+def test_a_wrapped_line_is_neither_a_heading_nor_a_label():
+    # hard-wrapped Markdown: the first line looks like a heading, but its sentence goes on
+    text = (
+        "If the target version is not given, Black reads it from the project file. If this does not\n"
+        "yield conclusive results, Black will use per-file auto-detection.\n"
+    )
+    passage = answer_passage("What does Black do without conclusive results?", items(text[74:]))
+    assert passage is not None and passage.label == ""
+    assert (
+        passage.text
+        == "If this does not yield conclusive results, Black will use per-file auto-detection."
+    )
+    # an option's description, indented under its tag, still has the tag as its label
+    tagged = "ndots\n    sets a threshold for the number of dots in a name.\n"
+    passage = answer_passage("What threshold does ndots set?", items(tagged))
+    assert passage is not None and passage.label == "ndots"

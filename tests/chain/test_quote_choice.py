@@ -39,6 +39,11 @@ RETRIES = """retries:n
         ("When did Black drop Python 3.7?", {"number"}),
         ("Which short name should I use instead of MIT when the text matches?", set()),
         ("Where may the kernel be placed?", {"path"}),
+        ("Which dpkg-buildpackage flag always includes the tarball?", {"option"}),
+        ("grep 只想统计行数，用什么选项？", {"option"}),
+        ("Which environment variable sets the number of workers?", {"variable"}),
+        ("What is the address of the announcements list?", {"address"}),
+        ("Which URL scheme is preferred for the Format line?", {"address"}),
     ],
 )
 def test_the_kind_of_answer_a_question_asks_for(question: str, kinds: set[str]) -> None:
@@ -55,6 +60,16 @@ def test_which_asked_kinds_a_sentence_gives() -> None:
     assert given_kinds("It must be two characters wide.", asked) == {"number"}
     assert given_kinds("kept in /var/tmp between reboots", asked) == {"path"}
     assert given_kinds("and/or", asked) == set()
+    # a reference mark or a digit in a word is no amount
+    assert given_kinds('存在"delay inhibitor[2]"延迟锁时', asked) == set()
+    assert given_kinds("an ext4 file system", asked) == set()
+    others = frozenset({"option", "variable", "address"})
+    assert given_kinds("use -sa to always include it", others) == {"option"}
+    assert given_kinds("seek=blocks 跳过输出文件的前 blocks 块", others) == {"option"}
+    assert given_kinds("via the `BLACK_NUM_WORKERS` environment variable", others) == {"variable"}
+    assert given_kinds("The https://example.org/ URI is preferred", others) == {"address"}
+    assert given_kinds("mail fetchmail-announce@lists.example.net", others) == {"address"}
+    assert given_kinds("The number of parallel workers to use.", others) == set()
 
 
 def test_the_embedder_and_the_kind_asked_pick_the_sentence_that_answers(sample_kb) -> None:
@@ -165,3 +180,21 @@ def test_the_reply_may_quote_a_chunk_the_prompt_left_out(sample_kb) -> None:
     answer.citations = []
     again = conversation._quote(question, [ContextItem(1, left_out, "x")], [left_out], "", answer)
     assert again is not None and again.number == 1 and answer.citations == []
+
+
+def test_the_sentence_giving_the_answer_leads_the_quote() -> None:
+    text = (
+        "InhibitDelayMaxSec=\n"
+        "    当系统中存在延迟锁时，关闭系统的请求将被临时延迟一段时间。此选项设置上述延迟的最大时长。"
+        "默认值是5秒。\n"
+    )
+    passage = answer_passage("关机被延迟锁拖住时默认最多等多久？", items(text))
+    assert passage is not None and passage.label == "InhibitDelayMaxSec="
+    assert passage.text.startswith("默认值是5秒。")
+    # the rest of the paragraph follows, in order
+    assert passage.text.endswith(
+        "当系统中存在延迟锁时，关闭系统的请求将被临时延迟一段时间。 此选项设置上述延迟的最大时长。"
+    )
+    # a lead that already gives what is asked keeps its place
+    passage = answer_passage("关机请求被延迟锁拖住时会怎样？", items(text))
+    assert passage is not None and passage.text.startswith("当系统中存在延迟锁时")

@@ -87,3 +87,19 @@ def test_an_option_asked_about_is_the_subject_of_the_follow_up():
     result = history_rewrite("它一般和哪个参数搭配？", history, "zh")
     assert result.question.startswith("-Q ")
     assert subjects("What does --tab-width change in mytool?")[0] == "--tab-width"
+
+
+def test_they_points_at_the_earlier_plural_not_at_a_singular_name():
+    history = [turn("Which two commands does the Orrery Manual say must sit together?")]
+    result = history_rewrite("In which directories can they be placed?", history, "en")
+    assert result.question == "In which directories can two commands be placed?"
+    history = [turn("Does the Orrery Policy say where upstream release notes go?")]
+    result = history_rewrite("What file name should they be installed as?", history, "en")
+    assert result.question == "What file name should upstream release notes be installed as?"
+    # "it" keeps the earlier subject; "status" and "class" are not plurals
+    result = history_rewrite(
+        "When was it added?", [turn("What does the cache.enabled status show?")], "en"
+    )
+    assert "cache.enabled" in result.question
+    history = [turn("What does the cache.enabled status show?")]
+    assert "cache.enabled" in history_rewrite("Where are they set?", history, "en").question
