@@ -20,9 +20,11 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # ('… with "Service suspended."', '回答“无可奉告。”'): the quote belongs to the sentence it closes.
 _CLOSERS = "\"'”’」』）)]"
 _CLOSE = "[" + re.escape(_CLOSERS) + "]"
+# English "?" and "!" end one only before a space, like ".", and not as the shell's "$?" ("foo?bar"
+# is a pattern, "|| [ $? -eq 1 ]" a command).
 _SENTENCE_END = re.compile(
-    rf"(?<=[。！？；!?])(?!{_CLOSE})|(?<=[。！？；!?]{_CLOSE})"
-    rf"|(?<=[.;])(?=\s)|(?<=[.;]{_CLOSE})(?=\s)"
+    rf"(?<=[。！？；])(?!{_CLOSE})|(?<=[。！？；]{_CLOSE})"
+    rf"|(?<=[.;!?])(?<!\$[!?])(?=\s)|(?<=[.;!?]{_CLOSE})(?=\s)"
 )
 _LINE_END = set("。！？；!?.;:：")
 # Sentence punctuation; a dot between digits ("4.3") is a decimal point, not punctuation.

@@ -134,3 +134,19 @@ def test_a_wrapped_line_is_neither_a_heading_nor_a_label():
     tagged = "ndots\n    sets a threshold for the number of dots in a name.\n"
     passage = answer_passage("What threshold does ndots set?", items(tagged))
     assert passage is not None and passage.label == "ndots"
+
+
+def test_a_question_mark_inside_a_command_or_pattern_ends_no_sentence():
+    faq = (
+        "C8. Why is NOMAIL an error?\n"
+        "If you do not want no mail to be an error condition, add this to the end of the "
+        "fetchmail command line, it will change an exit code of 1 to 0:\n"
+        "|| [ $? -eq 1 ]\n"
+    )
+    passage = answer_passage("What do I add so that no mail is not an error for cron?", items(faq))
+    assert passage is not None and "|| [ $? -eq 1 ]" in passage.text
+    pattern = 'A path like "foo bar" may be selected with a pattern like "foo?bar". Or use quotes.'
+    passage = answer_passage("Which pattern selects a path with a space?", items(pattern))
+    assert passage is not None and passage.text.startswith(
+        'A path like "foo bar" may be selected with a pattern like "foo?bar".'
+    )
