@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kbqa.chain.relevance import name_pattern, names, normal_text
-from kbqa.chain.terms import char_ngrams, is_heading_like, key_terms, sentences
+from kbqa.chain.terms import char_ngrams, compound_parts, is_heading_like, key_terms, sentences
 from kbqa.text.stopwords import QUESTION_STOPWORDS
 from kbqa.text.table import markdown_body, markdown_cells, row_text
 from kbqa.types import TABLE, Hit
@@ -105,11 +105,13 @@ def sentence_scores(
     - A line repeated in several chunks (a running header) counts a fifth.
     """
     terms = key_terms(query)
+    # A Chinese compound's parts ("默认" of "默认值") match where the compound does not ("默认是512").
+    parts = {part: term for term in terms for part in compound_parts(term) if part not in terms}
     split = [sentences(text) or [text] for text in texts]
     flat = [s.lower() for group in split for s in group]
     total = max(len(flat), 1)
     weight = {}
-    for term in terms:
+    for term in [*terms, *parts]:
         df = sum(1 for s in flat if term in s)
         # Terms found in every sentence ("ChatGLM-6B" on its own page) say little; rare ones a lot.
         weight[term] = math.log(1 + total / df) if df else 0.0
@@ -149,6 +151,8 @@ def sentence_scores(
         for sentence in group:
             lowered = sentence.lower()
             found = {t: w for t, w in local.items() if w and t in lowered}
+            # a part counts only where its compound is missing
+            found = {t: w for t, w in found.items() if t not in parts or parts[t] not in found}
             normal = normal_text(sentence)
             found.update({f"name:{n}": name_weight[n] for n, p in bonus if p.search(normal)})
             factor = 1.0

@@ -71,6 +71,14 @@ def key_terms(text: str) -> list[str]:
     return seen
 
 
+def compound_parts(word: str) -> list[str]:
+    """The words of two or more characters inside a Chinese compound of three or more, by
+    jieba's search mode ("默认值" -> ["默认"]); none for other words."""
+    if len(word) < 3 or not HAN_RE.search(word):
+        return []
+    return [p for p in segmenter().lcut_for_search(word) if p != word and len(p) > 1]
+
+
 def has_reference(text: str) -> bool:
     """Whether the text uses a word that points back to an earlier turn. "它" means only "it",
     so a word jieba glued it into ("它会", "它能") counts too."""

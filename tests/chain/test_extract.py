@@ -150,3 +150,16 @@ def test_a_question_mark_inside_a_command_or_pattern_ends_no_sentence():
     assert passage is not None and passage.text.startswith(
         'A path like "foo bar" may be selected with a pattern like "foo?bar".'
     )
+
+
+def test_a_part_of_a_chinese_compound_matches_where_the_compound_does_not():
+    from kbqa.chain.context import sentence_scores
+    from kbqa.chain.terms import compound_parts
+
+    assert compound_parts("默认值") == ["默认"]
+    assert compound_parts("默认") == [] and compound_parts("journald") == []
+    rows = sentence_scores("ibs 的默认值是多少？", ["一次读 bytes 字节。默认是512。"])[0]
+    assert dict(rows)["默认是512。"] > 0
+    # where the compound itself is found, its part adds nothing more
+    both = dict(sentence_scores("默认值是多少？", ["默认值是512。默认开启。"])[0])
+    assert both["默认值是512。"] > both["默认开启。"] > 0
