@@ -35,6 +35,7 @@ from kbqa.text.stopwords import QUESTION_STOPWORDS
 Method = Literal["none", "llm", "history"]
 
 _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9.\-_]*(?:\s+[A-Za-z0-9][A-Za-z0-9.\-_]*)*")
+_PATH = re.compile(r"(?<![\w/])(?:~|\$\w+)?/[\w.\-]+(?:/[\w.\-]+)*/?")
 _CAPITALISED_RUN = re.compile(r"[A-Z][A-Za-z0-9\-]*(?:\s+[A-Z][A-Za-z0-9\-]*)*")
 _QUESTION_WORDS = frozenset(
     [
@@ -93,11 +94,13 @@ class Rewrite:
 def subjects(text: str) -> list[str]:
     """Names in `text` that a pronoun may point to, most specific first.
 
-    Identifiers ("LLaMA-7B", "webhooks.max_attempts", "B 线") come first, then runs of Latin words
-    in Chinese text ("orreryctl node drain") or capitalised words in English ("Hollin Ridge
-    Observatory"), then Chinese proper nouns found by jieba ("青岚大学").
+    Paths ("/var/cache/fonts") and identifiers ("LLaMA-7B", "webhooks.max_attempts", "B 线") come
+    first, then runs of Latin words in Chinese text ("orreryctl node drain") or capitalised words
+    in English ("Hollin Ridge Observatory"), then Chinese proper nouns found by jieba ("青岚大学").
     """
-    found: list[str] = list(names(text))
+    # A path ("/var/cache/fonts") names one thing exactly, like an identifier.
+    found: list[str] = [m.group(0).rstrip(".") for m in _PATH.finditer(text)]
+    found += [n for n in names(text) if not any(n in path for path in found)]
     cjk = has_han(text)
     if cjk:
         found += [m.group(0).strip() for m in _LATIN_RUN.finditer(text)]

@@ -103,3 +103,11 @@ def test_they_points_at_the_earlier_plural_not_at_a_singular_name():
     assert "cache.enabled" in result.question
     history = [turn("What does the cache.enabled status show?")]
     assert "cache.enabled" in history_rewrite("Where are they set?", history, "en").question
+
+
+def test_a_path_is_the_subject_a_pronoun_points_at():
+    assert subjects("What is /var/cache/fonts for?") == ["/var/cache/fonts"]
+    assert subjects("Debian 里非交互的 /bin/sh 链接到哪个程序？")[0] == "/bin/sh"
+    history = [turn("What is /var/cache/fonts for?")]
+    result = history_rewrite("Which tool's generated fonts must go in it?", history, "en")
+    assert result.question == "Which tool's generated fonts must go in /var/cache/fonts?"
