@@ -328,22 +328,19 @@ def _fused_choice(
     return candidates[max(range(len(candidates)), key=lambda i: fused[i])]
 
 
-def _answer_first(query: str, quote: str, following: list[str]) -> str:
-    """`quote` with the one of its `following` sentences that gives the most kinds of answer
-    asked for, and more than its lead, moved to the front ("默认值是 10% 。" after the
-    description it ends, for "默认最大多大？"): the reply's first sentence is the answer."""
+def _answer_first(query: str, lead: str, following: list[str]) -> str:
+    """The quote: `lead` and its `following` sentences in order, except that the one of them
+    giving the most kinds of answer asked for, and more than the lead, comes first ("默认值是
+    10% 。" after the description it ends, for "默认最大多大？"): the reply's first sentence is
+    the answer."""
     asked = asked_kinds(query)
-    if not asked or not following:
-        return quote
-    lead = quote[: len(quote) - sum(len(f) + 1 for f in following)]  # before " " + each
     counts = [
         0 if _points_back(sentence) else len(given_kinds(sentence, asked)) for sentence in following
     ]
-    best = max(range(len(following)), key=lambda i: counts[i])  # the first of the most
-    if counts[best] <= len(given_kinds(lead, asked)):
-        return quote
-    rest = [lead, *following[:best], *following[best + 1 :]]
-    return " ".join([following[best], *rest])
+    best = max(range(len(following)), key=lambda i: counts[i], default=None)  # first of the most
+    if not asked or best is None or counts[best] <= len(given_kinds(lead, asked)):
+        return " ".join([lead, *following])
+    return " ".join([following[best], lead, *following[:best], *following[best + 1 :]])
 
 
 def answer_passage(
@@ -382,14 +379,15 @@ def answer_passage(
         if before is not None:
             quote, start = f"{before[0]} {quote}", before[1]
     following: list[str] = []
+    size = len(quote)  # of the quote so far, the sentences joined by spaces
     while True:
         follow = _next_sentence(text, end, cross=asks)
-        if not (follow and (asks or len(quote) + len(follow[0]) <= NEXT_CHARS)):
+        if not (follow and (asks or size + len(follow[0]) <= NEXT_CHARS)):
             break
         if answered and not asks and not gives_number(follow[0]):
             break
-        quote = f"{quote} {follow[0]}"
         following.append(follow[0])
+        size += 1 + len(follow[0])
         end = follow[1]
         asks = False
     quote = _answer_first(query, quote, following)

@@ -153,9 +153,10 @@ def plural_antecedent(text: str) -> str | None:
     for index, word in enumerate(found):
         if not (_EN_PLURAL.fullmatch(word) and content(word)):
             continue
-        start = index
-        while start > 0 and index - start < 2 and found[start - 1].islower():
-            if not (content(found[start - 1]) and found[start - 1].isalpha()):
+        start = index  # take up to two lower-case content words before it
+        while start > 0 and index - start < 2:
+            previous = found[start - 1]
+            if not (previous.isalpha() and previous.islower() and content(previous)):
                 break
             start -= 1
         return " ".join(found[start : index + 1])
