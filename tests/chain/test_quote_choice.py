@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from kbqa.chain import extract
 from kbqa.chain.answer_kinds import asked_kinds, given_kinds
 from kbqa.chain.context import ContextItem
 from kbqa.chain.extract import answer_passage
@@ -198,3 +199,28 @@ def test_the_sentence_giving_the_answer_leads_the_quote() -> None:
     # a lead that already gives what is asked keeps its place
     passage = answer_passage("关机请求被延迟锁拖住时会怎样？", items(text))
     assert passage is not None and passage.text.startswith("当系统中存在延迟锁时")
+
+
+# Bullets in the layout of a desktop-environment example (written for this test): the bullet the
+# question names says nothing of a directory itself; the default follows it in parentheses.
+CACHE_EXAMPLE = (
+    "在这个例子里：\n• 未设置 $APP_CACHE_HOME。（将使用默认值 $HOME/.cache/app。）\n"
+    "• $APP_CACHE_DIRS 被设置为 /usr/share/app:/usr/local/share/app/。\n"
+    "缓存目录（参见应用的缓存规范）和插件目录如下所示。\n"
+    "• $HOME/.cache/app/ → $HOME/.cache/app/plugins/\n• /usr/share/app/ → /usr/share/app/plugins/\n"
+    "桌面会话启动时会设置 $APP_CACHE_HOME 和 $APP_CACHE_DIRS 环境变量。\n"
+)
+
+
+def test_a_kind_given_by_the_sentence_that_follows_counts_for_the_quote(
+    sample_kb, monkeypatch
+) -> None:
+    question = "没设 APP_CACHE_HOME 时会用什么目录？"
+    chosen = answer_passage(question, items(CACHE_EXAMPLE), similarity=sample_kb.sentence_cosines)
+    assert chosen is not None
+    # the named bullet wins through the default after it, which then leads the quote
+    assert chosen.text.startswith("（将使用默认值 $HOME/.cache/app。） • 未设置 $APP_CACHE_HOME。")
+    # counting only what each sentence gives itself, a list of paths wins instead
+    monkeypatch.setattr(extract, "JOINED_SHARE", 0.0)
+    alone = answer_passage(question, items(CACHE_EXAMPLE), similarity=sample_kb.sentence_cosines)
+    assert alone is not None and not alone.text.startswith("（将使用默认值")
