@@ -94,3 +94,29 @@ def test_sentence_reranker_is_built_with_the_knowledge_base_embedder(sample_kb):
         load_reranker(settings)
     found = sample_kb.search("How many parameters does LLaMA have?", k=3, rerank="sentences")
     assert found and all("rerank" in h.extra for h in found)
+
+
+def test_sentence_reranker_favours_a_candidate_giving_the_kind_of_answer_asked(
+    sample_kb, monkeypatch
+):
+    """A question asking for a default ("if I don't set one") lifts the candidate that states a
+    default by KIND_WEIGHT of a first place; a question asking for no kind lifts nothing."""
+    from kbqa.chain.rerank import sentences
+    from kbqa.chain.rerank.sentences import SentenceReranker
+
+    hits = [
+        hit(
+            "The formatter wraps long lines at the line width. Wider lines split at brackets.",
+            rrf(1) + rrf(2),
+        ),
+        hit("How many characters per line to allow. The default is 88.", rrf(2) + rrf(1)),
+    ]
+    reranker = SentenceReranker(sample_kb.embedder)
+    asking = "What line width does the formatter use if I don't set one?"
+    plain = "Why does the formatter split wide lines?"
+    with_kind = {q: reranker.scores(q, hits) for q in (asking, plain)}
+    monkeypatch.setattr(sentences, "KIND_WEIGHT", 0.0)
+    without = {q: reranker.scores(q, hits) for q in (asking, plain)}
+    assert with_kind[asking][1] - without[asking][1] == pytest.approx(rrf(1, 0.3))
+    assert with_kind[asking][0] == pytest.approx(without[asking][0])
+    assert with_kind[plain] == pytest.approx(without[plain])
