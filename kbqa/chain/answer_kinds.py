@@ -1,5 +1,5 @@
 """What kind of answer a question asks for, and which kinds a sentence gives: a number, a default,
-a path.
+a path (or, for "where", an address on the web).
 
 A manual's answering sentence often shares few words with the question ("What's the default ndots
 threshold?" is answered by "The default for n is 1", next to the sentence that describes ndots).
@@ -39,7 +39,8 @@ _ASKS_PATH = re.compile(
     r"\bwhere\b|\b(?:which|what) (?:directory|folder|path|file)\b|目录|路径|哪里|哪儿|放在哪",
     re.IGNORECASE,
 )
-_GIVES_PATH = re.compile(r"(?<![\w/])/[\w.~]|\$\w+/|~/")
+# "Where …" is answered by a place: a path, or an address on the web ("at https://…").
+_GIVES_PATH = re.compile(r"(?<![\w/])/[\w.~]|\$\w+/|~/|\b(?:https?|ftp)://|\bwww\.")
 # "Which flag/option/switch …", "用哪个参数/选项/开关": a command-line option or a name=value.
 _ASKS_OPTION = re.compile(
     r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}(?:option|flag|switch|argument|parameter)s?\b"

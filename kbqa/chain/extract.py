@@ -357,9 +357,14 @@ def _following(
 
 
 def _joining(sentence: str, text: str) -> list[str]:
-    """The sentences of `text` that would join `sentence` in its quote."""
+    """The sentences of `text` that would join `sentence` in its quote (for one that ends in a
+    colon, the list it introduces)."""
     span = locate(sentence, text)
-    return _following(text, span[1], len(sentence))[0] if span else []
+    if span is None:
+        return []
+    if sentence.rstrip().endswith((":", "：")):
+        return [_list_after(text, span[1])]
+    return _following(text, span[1], len(sentence))[0]
 
 
 def _answer_first(query: str, lead: str, following: list[str]) -> str:

@@ -61,6 +61,8 @@ def test_which_asked_kinds_a_sentence_gives() -> None:
     assert given_kinds("It must be two characters wide.", asked) == {"number"}
     assert given_kinds("kept in /var/tmp between reboots", asked) == {"path"}
     assert given_kinds("and/or", asked) == set()
+    # "where" is answered by a web page too
+    assert given_kinds("turn it on at https://accounts.example.com/apps", asked) == {"path"}
     # a reference mark or a digit in a word is no amount
     assert given_kinds('存在"delay inhibitor[2]"延迟锁时', asked) == set()
     assert given_kinds("an ext4 file system", asked) == set()
