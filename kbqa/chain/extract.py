@@ -87,6 +87,8 @@ JOINED_SHARE = 0.5
 
 _OPTION_TAG = re.compile(r"^`?(?:--?[A-Za-z]|[A-Za-z][\w.-]*(?:=|:\w))")
 _SENTENCE_ENDS = tuple("。.!?！？；;:：")
+# A PDF page's number or running footer ("14", "Debian 参考手册 139 / 223") names no paragraph.
+_PAGE_MARK = re.compile(r"^(?:\d+|.*\D\d+ ?/ ?\d+)$")
 _TERM_LINE = re.compile(r"^[^\s。.!?！？；;:：,，][^。!?！？；;:：,，]{0,38}[:：]$")
 
 
@@ -153,7 +155,7 @@ def _label(text: str, start: int) -> str:
     candidate = lines[above]
     label = candidate.strip()
     tag = _option_tag(label) or _term_line(label)
-    if not label or len(label) > LABEL_CHARS or label.startswith("```"):
+    if not label or len(label) > LABEL_CHARS or label.startswith("```") or _PAGE_MARK.match(label):
         return ""
     if not (tag or (is_heading_like(label) and not wraps_into(candidate, lines[above + 1]))):
         return ""  # (a line its sentence goes on from is no heading)

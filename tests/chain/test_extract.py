@@ -163,3 +163,16 @@ def test_a_part_of_a_chinese_compound_matches_where_the_compound_does_not():
     # where the compound itself is found, its part adds nothing more
     both = dict(sentence_scores("默认值是多少？", ["默认值是512。默认开启。"])[0])
     assert both["默认值是512。"] > both["默认开启。"] > 0
+
+
+def test_a_page_number_or_running_footer_is_no_label():
+    # PDF page text: the line above the paragraph is the page's number or running footer
+    for mark in ("14", "Debian 参考手册 139 / 223"):
+        page = f"{mark}\nGenerally, all data of a package must be present within /opt/pkg.\n"
+        passage = answer_passage("Where must the data of a package be?", items(page))
+        assert passage is not None and passage.label == ""
+        assert passage.text.startswith("Generally")
+    # a short line that is no page mark still labels the paragraph under it
+    page = "5.5.3 Fonts\nGenerated fonts must be located in /var/cache/fonts.\n"
+    passage = answer_passage("Where must generated fonts be located?", items(page))
+    assert passage is not None and passage.label == "5.5.3 Fonts"
