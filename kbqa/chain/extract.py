@@ -60,7 +60,7 @@ from kbqa.chain.guard import overlap_units
 from kbqa.chain.sentence_vectors import sentence_unit
 from kbqa.chain.terms import is_heading_like, sentences, wraps_into
 from kbqa.text.fusion import rrf_term
-from kbqa.types import TABLE
+from kbqa.types import TABLE, Hit
 
 # The query and texts in, each text's cosine to the query out.
 Similarity = Callable[[str, list[str]], list[float]]
@@ -132,8 +132,11 @@ def _term_line(line: str) -> bool:
     return bool(_TERM_LINE.match(line))
 
 
-def _label(text: str, start: int) -> str:
-    """The option name or label above the paragraph that holds `text[start]` ("" if none)."""
+def _label(text: str, start: int, title: str = "") -> str:
+    """The option name or label above the paragraph that holds `text[start]` ("" if none).
+    `title`: the chunk's section title (the last part of its heading path), which names the
+    paragraphs under it across blank lines (Markdown: "`BLACK_NUM_WORKERS`", a blank line, then
+    its description)."""
     lines = text[:start].split("\n")
     here = lines[-1] if lines else ""
     # the paragraph's first line: walk up over non-blank lines indented like it
@@ -161,15 +164,20 @@ def _label(text: str, start: int) -> str:
         return ""  # (a line its sentence goes on from is no heading)
     if indent > 0 and _indent(candidate) >= indent:
         return ""  # a line at the same depth is a sibling, not the paragraph's name
-    if indent == 0 and above != row - 1 and not tag:
+    if indent == 0 and above != row - 1 and not tag and label != title:
         return ""  # without indentation only the line right above (or an option's tag) names it
     return label
 
 
-def _label_of(sentence: str, text: str) -> str:
-    """The label above `sentence` in the chunk `text` ("" if none, or not found)."""
-    span = locate(sentence, text)
-    return _label(text, span[0]) if span else ""
+def _title(hit: Hit) -> str:
+    """The chunk's section title: the last part of its heading path ("A > B > `-W`": "`-W`")."""
+    return (hit.heading or "").rsplit(" > ", 1)[-1].strip()
+
+
+def _label_of(sentence: str, hit: Hit) -> str:
+    """The label above `sentence` in the chunk ("" if none, or not found)."""
+    span = locate(sentence, hit.text)
+    return _label(hit.text, span[0], _title(hit)) if span else ""
 
 
 def _list_after(text: str, end: int) -> str:
@@ -332,7 +340,7 @@ def _fused_choice(
         for i, c in enumerate(candidates):
             # an option's description gives the option its tag names ("seek=blocks" above it)
             text = items[c.rank].hit.text
-            given = given_kinds(f"{_label_of(c.text, text)} {c.text}", asked)
+            given = given_kinds(f"{_label_of(c.text, items[c.rank].hit)} {c.text}", asked)
             joined = given_kinds(" ".join(_joining(c.text, text)), asked) - given
             fused[i] *= 1 + KIND_BONUS * (len(given) + JOINED_SHARE * len(joined)) / len(asked)
     return candidates[max(range(len(candidates)), key=lambda i: fused[i])]
@@ -409,7 +417,7 @@ def answer_passage(
     if span is None:
         return Passage(text=sentence, number=number)
     start, end = span
-    label = _label(text, start)
+    label = _label(text, start, _title(item.hit))
     quote = sentence
     asks = sentence.rstrip().endswith(("?", "？"))  # an FAQ's question: its answer follows
     # The question asks for a number and the sentence gives one: a next sentence without a

@@ -176,3 +176,14 @@ def test_a_page_number_or_running_footer_is_no_label():
     page = "5.5.3 Fonts\nGenerated fonts must be located in /var/cache/fonts.\n"
     passage = answer_passage("Where must generated fonts be located?", items(page))
     assert passage is not None and passage.label == "5.5.3 Fonts"
+
+
+def test_a_markdown_section_title_labels_the_paragraph_under_it_across_a_blank_line():
+    text = "`APP_WORKERS`\n\nHow many worker processes the tool starts. It defaults to one.\n"
+    hit = Hit(text=text, source="usage.md", page=None, score=0.9, heading="Usage > `APP_WORKERS`")
+    chunk = [ContextItem(number=1, hit=hit, text=text)]
+    passage = answer_passage("How many worker processes does the tool start?", chunk)
+    assert passage is not None and passage.label == "`APP_WORKERS`"
+    # without a heading saying so, a line across a blank line names nothing (a PDF's last line)
+    passage = answer_passage("How many worker processes does the tool start?", items(text))
+    assert passage is not None and passage.label == ""
