@@ -21,10 +21,11 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CLOSERS = "\"'”’」』）)]"
 _CLOSE = "[" + re.escape(_CLOSERS) + "]"
 # English "?" and "!" end one only before a space, like ".", and not as the shell's "$?" ("foo?bar"
-# is a pattern, "|| [ $? -eq 1 ]" a command).
+# is a pattern, "|| [ $? -eq 1 ]" a command); nor does a mark with a space before it, which is a
+# character named in the text ("the wildcards * and ? apply", "the characters + . ~").
 _SENTENCE_END = re.compile(
     rf"(?<=[。！？；])(?!{_CLOSE})|(?<=[。！？；]{_CLOSE})"
-    rf"|(?<=[.;!?])(?<!\$[!?])(?=\s)|(?<=[.;!?]{_CLOSE})(?=\s)"
+    rf"|(?<=[.;!?])(?<!\$[!?])(?<!\s[.;!?])(?=\s)|(?<=[.;!?]{_CLOSE})(?=\s)"
 )
 _LINE_END = set("。！？；!?.;:：")
 # Sentence punctuation; a dot between digits ("4.3") is a decimal point, not punctuation.

@@ -150,6 +150,14 @@ def test_a_question_mark_inside_a_command_or_pattern_ends_no_sentence():
     assert passage is not None and passage.text.startswith(
         'A path like "foo bar" may be selected with a pattern like "foo?bar".'
     )
+    # a mark with a space before it is a character the text names, not the sentence's end
+    from kbqa.chain.terms import sentences
+
+    assert sentences("Only the wildcards * and ? apply. Others are literal.") == [
+        "Only the wildcards * and ? apply.",
+        "Others are literal.",
+    ]
+    assert len(sentences("It may contain the characters + . ~ and is compared. Done.")) == 2
 
 
 def test_a_part_of_a_chinese_compound_matches_where_the_compound_does_not():
