@@ -91,10 +91,24 @@ def name_pattern(name: str) -> re.Pattern[str]:
     return re.compile(r"(?<![a-z0-9])" + r"\s*".join(parts) + r"(?![a-z0-9])")
 
 
+# A name with a release number that has a dot ("Python 3.7"): the release is named on its own
+# under the name ("Python versions … support for 3.7 was removed"); a bare integer ("LLaMA 2")
+# is too common to count apart from its name.
+_RELEASE = re.compile(r"^(.+) (\d+\.\d+)$")
+
+
+def _found(name: str, text: str) -> bool:
+    """Whether the name occurs in the (normalised) text."""
+    if name_pattern(name).search(text):
+        return True
+    release = _RELEASE.match(name)
+    return bool(release) and all(name_pattern(part).search(text) for part in release.groups())
+
+
 def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     """The question's names that occur in none of `texts`."""
     corpus = [normal_text(text) for text in texts]
-    return [n for n in hinged_names(question) if not any(name_pattern(n).search(t) for t in corpus)]
+    return [n for n in hinged_names(question) if not any(_found(n, t) for t in corpus)]
 
 
 def shares_words(question: str, texts: Iterable[str]) -> bool:

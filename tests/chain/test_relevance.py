@@ -26,6 +26,16 @@ def test_missing_names_respect_word_boundaries():
     assert missing_names("B 线几点发车？", texts) == []
 
 
+def test_a_dotted_release_may_be_named_apart_from_its_name():
+    faq = "Which Python versions does the tool support?\nSupport for 3.7 was removed in 23.7.0."
+    assert missing_names("When did the tool stop running on Python 3.7?", [faq]) == []
+    # the release must be there, and the name with it
+    assert missing_names("Does the tool run on Python 3.6?", [faq]) == ["Python 3.6"]
+    assert "PyPy 3.7" in missing_names("Does it run on PyPy 3.7?", [faq])
+    # a bare integer is too common to stand apart from its name
+    assert missing_names("What is LLaMA 2?", ["LLaMA comes in 2 sizes."]) == ["LLaMA 2"]
+
+
 def test_small_talk_shares_no_words():
     assert not shares_words("今天天气怎么样？", ["ChatGLM-6B 具有 62 亿参数。"])
     assert shares_words("ChatGLM-6B 有多少参数？", ["ChatGLM-6B 具有 62 亿参数。"])
