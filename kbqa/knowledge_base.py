@@ -378,6 +378,16 @@ class KnowledgeBase:
             ]
         return hits
 
+    def mentions(self, name: str, k: int = 5) -> bool:
+        """Whether `name` occurs in the documents, spelt as given (case aside) and whole, in one of
+        the best `k` lexical matches: the refusal asks before it calls a word missing. Spelt as
+        given: "no-aaaa" is not "no AAAA records"."""
+        import re
+
+        pattern = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
+        found = self.search(name, k, mode="bm25", rerank="none", threshold=0.0, expand=0)
+        return any(pattern.search(hit.text) for hit in found)
+
     def sentence_cosines(self, query: str, texts: list[str]) -> list[float]:
         """Each text's cosine to `query` by this base's embedder (sentences are cached, shared
         with the sentence reranker): what the reply's quote choice reads."""

@@ -59,7 +59,7 @@ for q in qs:
         )
     from kbqa.chain.relevance import judge
 
-    rel = judge(rw.question, hits[:5], kb.settings.chain.min_similarity)
+    rel = judge(rw.question, hits[:5], kb.settings.chain.min_similarity, mentions=kb.mentions)
     refused.append((q.kind == "unanswerable", not rel.relevant, q.id, rel.reason))
     if q.kind == "unanswerable":
         continue

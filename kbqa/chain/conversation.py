@@ -256,6 +256,7 @@ class Conversation:
             hits,
             settings.chain.min_similarity,
             settings.chain.min_relevance,
+            mentions=self.kb.mentions,
         )
         answer.refusal_reason = relevance.reason
         if not relevance.relevant:

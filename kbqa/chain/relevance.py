@@ -11,7 +11,8 @@ Two tests, both cheap:
    document's name (a page of debian-reference.pdf need not say "Debian" to answer for it). Near
    misses (a question on a manual's topic asking for an option the manual does not have) hinge on
    exactly such a name. In a Chinese question every Latin word counts as a name ("用 zypper 怎么
-   安装 orrery？"). Embedders score "How many parameters does GPT-4 have?" as close to the LLaMA
+   安装 orrery？"). A lower-case hyphenated compound ("single-quoted") that the documents use
+   elsewhere is a word of theirs, not a missing name. Embedders score "How many parameters does GPT-4 have?" as close to the LLaMA
    page as a real LLaMA question (cosine 0.82-0.90 for e5-small), so the cut-off alone cannot
    tell "nearby topic" from "answer present"; an exact name that appears nowhere can. No number
    to tune here.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kbqa.chain.terms import key_terms
@@ -143,10 +144,22 @@ class Relevance:
         return f"best similarity {self.best:.3f} below the cut-off"
 
 
+# A word of lower-case letters joined by hyphens ("single-quoted", "read-only"): a compound of
+# the documents' prose as often as an option's bare name ("line-ranges").
+_COMPOUND = re.compile(r"^[a-z]+(?:-[a-z]+)+$")
+
+
 def judge(
-    question: str, hits: list[Hit], min_similarity: float, min_relevance: float = 0.0
+    question: str,
+    hits: list[Hit],
+    min_similarity: float,
+    min_relevance: float = 0.0,
+    mentions: Callable[[str], bool] | None = None,
 ) -> Relevance:
-    """Whether `hits` can answer `question` (the refusal decision)."""
+    """Whether `hits` can answer `question` (the refusal decision). `mentions` (the knowledge
+    base's `mentions`): whether a name occurs anywhere in the documents. A compound word the
+    retrieved passages lack but the documents use ("How do I leave my single-quoted strings
+    alone?") is a word of theirs that retrieval missed, not a name nothing answers for."""
     best = max((hit.score for hit in hits), default=0.0)
     measured = [hit.relevance for hit in hits if hit.relevance is not None]
     best_relevance = max(measured) if measured else None
@@ -156,6 +169,8 @@ def judge(
     # debian-reference.pdf): a name found there is one the passage can answer for.
     named = texts + [f"{hit.source} {hit.heading or ''}" for hit in hits]
     missing = missing_names(question, named) if hits else []
+    if mentions is not None:
+        missing = [n for n in missing if not (_COMPOUND.match(n) and mentions(n))]
     overlap = shares_words(question, texts) if hits else False
     relevant = bool(hits) and best >= min_similarity and not missing and overlap and not low
     return Relevance(

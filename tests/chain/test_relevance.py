@@ -125,3 +125,18 @@ def test_a_name_in_the_passage_heading_or_document_name_counts():
     assert judge("POSIX shell 里 dash 是什么？", [page], 0.5).relevant
     refused = judge("Ubuntu 里非交互的 /bin/sh 链接到哪个程序？", [page], 0.5)
     assert not refused.relevant and refused.missing == ["Ubuntu"]
+
+
+def test_a_compound_word_the_documents_use_is_no_missing_name(sample_kb):
+    """A lower-case hyphenated word the retrieved passages lack: missing when the documents never
+    use it (a near miss on an option name), a word of theirs retrieval missed when they do."""
+    assert sample_kb.mentions("byte-pair-encoding")
+    assert not sample_kb.mentions("byte-pair")  # whole, spelt as given
+    assert not sample_kb.mentions("no-dropout")
+    hits = [Hit(text="LLaMA uses a SentencePiece tokenizer.", source="llama.en.md", page=None,
+                score=0.9)]  # fmt: skip
+    asked = "Does LLaMA use byte-pair-encoding?"
+    assert judge(asked, hits, 0.5).missing == ["byte-pair-encoding"]
+    assert judge(asked, hits, 0.5, mentions=sample_kb.mentions).relevant
+    near_miss = judge("Does LLaMA train with no-dropout?", hits, 0.5, mentions=sample_kb.mentions)
+    assert near_miss.missing == ["no-dropout"] and not near_miss.relevant
