@@ -83,6 +83,10 @@ class SearchableKB(Protocol):
         """Each text's cosine to the query, by the base's embedder."""
         ...
 
+    def mentions(self, name: str) -> bool:
+        """Whether the name occurs in the documents, spelt as given (the refusal asks)."""
+        ...
+
 
 class ModelSource(Protocol):
     """Where a conversation gets its model: `kbqa.service.ModelCache` is the one in kbqa."""

@@ -174,12 +174,6 @@ def _title(hit: Hit) -> str:
     return (hit.heading or "").rsplit(" > ", 1)[-1].strip()
 
 
-def _label_of(sentence: str, hit: Hit) -> str:
-    """The label above `sentence` in the chunk ("" if none, or not found)."""
-    span = locate(sentence, hit.text)
-    return _label(hit.text, span[0], _title(hit)) if span else ""
-
-
 def _list_after(text: str, end: int) -> str:
     """The lines after position `end` (a sentence ending in a colon), up to LIST_CHARS."""
     taken: list[str] = []
@@ -338,10 +332,15 @@ def _fused_choice(
     asked = asked_kinds(query)
     if asked:
         for i, c in enumerate(candidates):
-            # an option's description gives the option its tag names ("seek=blocks" above it)
-            text = items[c.rank].hit.text
-            given = given_kinds(f"{_label_of(c.text, items[c.rank].hit)} {c.text}", asked)
-            joined = given_kinds(" ".join(_joining(c.text, text)), asked) - given
+            hit = items[c.rank].hit
+            span = locate(c.text, hit.text)
+            if span is None:
+                given, joined = given_kinds(c.text, asked), frozenset()
+            else:
+                # an option's description gives the option its tag names ("seek=blocks" above it)
+                label = _label(hit.text, span[0], _title(hit))
+                given = given_kinds(f"{label} {c.text}", asked)
+                joined = given_kinds(" ".join(_joining(c.text, hit.text, span[1])), asked) - given
             fused[i] *= 1 + KIND_BONUS * (len(given) + JOINED_SHARE * len(joined)) / len(asked)
     return candidates[max(range(len(candidates)), key=lambda i: fused[i])]
 
@@ -366,15 +365,12 @@ def _following(
     return following, end
 
 
-def _joining(sentence: str, text: str) -> list[str]:
-    """The sentences of `text` that would join `sentence` in its quote (for one that ends in a
-    colon, the list it introduces)."""
-    span = locate(sentence, text)
-    if span is None:
-        return []
+def _joining(sentence: str, text: str, end: int) -> list[str]:
+    """The sentences of `text` that would join `sentence`, which ends at `end`, in its quote (for
+    one that ends in a colon, the list it introduces)."""
     if sentence.rstrip().endswith((":", "：")):
-        return [_list_after(text, span[1])]
-    return _following(text, span[1], len(sentence))[0]
+        return [_list_after(text, end)]
+    return _following(text, end, len(sentence))[0]
 
 
 def _answer_first(query: str, lead: str, following: list[str]) -> str:

@@ -12,10 +12,10 @@ Two tests, both cheap:
    misses (a question on a manual's topic asking for an option the manual does not have) hinge on
    exactly such a name. In a Chinese question every Latin word counts as a name ("用 zypper 怎么
    安装 orrery？"). A lower-case hyphenated compound ("single-quoted") that the documents use
-   elsewhere is a word of theirs, not a missing name. Embedders score "How many parameters does GPT-4 have?" as close to the LLaMA
-   page as a real LLaMA question (cosine 0.82-0.90 for e5-small), so the cut-off alone cannot
-   tell "nearby topic" from "answer present"; an exact name that appears nowhere can. No number
-   to tune here.
+   elsewhere is a word of theirs, not a missing name. Embedders score "How many parameters does
+   GPT-4 have?" as close to the LLaMA page as a real LLaMA question (cosine 0.82-0.90 for
+   e5-small), so the cut-off alone cannot tell "nearby topic" from "answer present"; an exact
+   name that appears nowhere can. No number to tune here.
 3. Words: at least one content word of the question must occur in a retrieved passage. Chinese
    small talk ("今天天气怎么样？") reaches cosine 0.85 with e5-small against any Chinese page, yet
    shares not one word with it.
