@@ -97,6 +97,60 @@ def test_pdf_nested_bookmarks_give_a_heading_path(tmp_path: Path) -> None:
     assert headings == ["第一部分", "第一部分 > 第一章", "第一部分 > 第二章", "第二部分"]
 
 
+def _manual_with_running_lines(path: Path) -> Path:
+    """Eighteen pages as a typesetter lays a manual out: the title and release on top of every
+    page, the page number and chapter (even pages) or section (odd pages) at the foot, a chapter
+    opening every sixth page, and a blank last page that has only its header and footer."""
+    from fpdf import FPDF
+
+    class Manual(FPDF):
+        def header(self) -> None:
+            self.set_xy(self.l_margin, 8)
+            self.cell(0, 6, "Example Manual, Release 2.1.0")
+
+        def footer(self) -> None:
+            self.set_xy(self.l_margin, -14)
+            chapter = (self.page_no() - 1) // 6 + 1
+            if self.page_no() % 2 == 0:
+                title = ("Basics", "Use", "Maintenance")[chapter - 1]
+                self.cell(0, 6, f"{self.page_no()} Chapter {chapter}. {title}")
+            else:
+                section = ("Setting up", "Running", "Stopping")[chapter - 1]
+                self.cell(0, 6, f"{chapter}.1. {section} {self.page_no()}")
+
+    pdf = Manual(format="A4")
+    pdf.set_auto_page_break(auto=False)
+    pdf.add_font("cjk", "", str(docgen.cjk_font()))
+    pdf.set_font("cjk", size=11)
+    for number in range(1, 18):
+        pdf.add_page()
+        pdf.set_xy(pdf.l_margin, 30)
+        lines = [f"Chapter {(number - 1) // 6 + 1}"] if number % 6 == 1 else []
+        lines.append(f"Page {number} says the port is {8000 + number}.")
+        if number == 6:  # the title as text, mid-page, is text
+            lines += ["This text quotes the title:", "Example Manual, Release 2.1.0", "The end."]
+        pdf.multi_cell(0, 6, "\n".join(lines))
+    pdf.add_page()  # blank but for the running lines
+    pdf.output(str(path))
+    return path
+
+
+def test_pdf_running_headers_and_footers_are_not_text(tmp_path: Path) -> None:
+    sections = loaders.load(_manual_with_running_lines(tmp_path / "manual.pdf"))
+    texts = {section.page: section.text for section in sections}
+    # The page's own text, without the title on top or the page number and chapter at the foot
+    # (left in, "Example Manual, Release 2.1.0 Page 3 says …" would read as one sentence).
+    assert texts[3] == "Page 3 says the port is 8003."
+    assert texts[4] == "Page 4 says the port is 8004."
+    # A chapter's opening line repeats only chapters apart: it is a heading, kept.
+    assert texts[7] == "Chapter 2\nPage 7 says the port is 8007."
+    # The same words in the middle of a page are text.
+    assert texts[6].endswith("This text quotes the title: Example Manual, Release 2.1.0 The end.")
+    # A page of nothing but running lines keeps them rather than going to OCR as blank.
+    assert "Example Manual, Release 2.1.0" in texts[18]
+    assert all(section.kind != "ocr" for section in sections)
+
+
 def test_pdf_text_normalisation_joins_wrapped_lines() -> None:
     raw = (
         "第一章 总则\r\n"

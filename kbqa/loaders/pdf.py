@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +25,7 @@ from kbqa.loaders import ocr
 from kbqa.loaders._limits import chars_error, inflated_error, pages_error
 from kbqa.loaders._textutil import clean_text, looks_like_text
 from kbqa.loaders.pdf_tables import PagePart, page_parts
+from kbqa.loaders.running_lines import running_shapes, strip_running, without_running
 from kbqa.text.cjk import display_width, is_cjk
 from kbqa.text.table import markdown_table, table_heading
 from kbqa.types import OCR, TABLE, Section
@@ -181,17 +182,21 @@ def _read_with_pdfium(
         try:
             if len(doc) > limits.max_pages:
                 raise pages_error(len(doc), limits)
+            raws = _raw_texts(doc, limits)
+            running = running_shapes(raws)
+
+            def normalize(raw: str) -> str:
+                return normalize_pdf_text(strip_running(raw, running))
+
             pages: list[str] = []
             unmapped: list[float] = []
             tables: dict[int, list[PagePart]] = {}
             find_tables = bool(getattr(limits, "tables", True))  # ingest.tables
-            chars = 0
-            for index in range(len(doc)):
+            for index, raw in enumerate(raws):
                 share = 0.0
                 try:
                     page = doc[index]
                     textpage = page.get_textpage()
-                    raw = textpage.get_text_range()
                     count = textpage.count_chars()
                     if count:
                         step = max(1, count // _UNMAPPED_SAMPLE)
@@ -200,17 +205,16 @@ def _read_with_pdfium(
                             pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1 for i in sample
                         )
                         share = errors / len(sample)
-                        parts = _table_parts(page, textpage, index) if find_tables else None
+                        parts = (
+                            _table_parts(page, textpage, index, normalize) if find_tables else None
+                        )
                         if parts is not None:
                             tables[index] = parts
                     textpage.close()
                     page.close()
                 except pdfium.PdfiumError:
-                    raw = ""  # one damaged page must not lose the rest of the document
-                chars += len(raw)
-                if chars > limits.max_chars:
-                    raise chars_error(limits)
-                pages.append(normalize_pdf_text(raw))
+                    pass  # one damaged page must not lose the rest of the document
+                pages.append(normalize(raw))
                 unmapped.append(share)
             toc = _pdfium_toc(doc)
         finally:
@@ -218,11 +222,35 @@ def _read_with_pdfium(
     return pages, toc, unmapped, tables
 
 
-def _table_parts(page: Any, textpage: Any, index: int) -> list[PagePart] | None:
+def _raw_texts(doc: Any, limits: Any) -> list[str]:
+    """Every page's text as PDFium reads it ("" for a damaged page), within the size limit."""
+    import pypdfium2 as pdfium
+
+    raws: list[str] = []
+    chars = 0
+    for index in range(len(doc)):
+        try:
+            page = doc[index]
+            textpage = page.get_textpage()
+            raw = textpage.get_text_range()
+            textpage.close()
+            page.close()
+        except pdfium.PdfiumError:
+            raw = ""  # one damaged page must not lose the rest of the document
+        chars += len(raw)
+        if chars > limits.max_chars:
+            raise chars_error(limits)
+        raws.append(raw)
+    return raws
+
+
+def _table_parts(
+    page: Any, textpage: Any, index: int, normalize: Callable[[str], str]
+) -> list[PagePart] | None:
     """The page's text and tables, or None. Finding tables is a best effort: a page it fails on
     (a bug, an odd layout) keeps its plain text rather than failing the document."""
     try:
-        return page_parts(page, textpage, normalize_pdf_text)
+        return page_parts(page, textpage, normalize)
     except (MemoryError, RecursionError):
         raise
     except Exception:
@@ -286,17 +314,17 @@ def _read_with_pypdf(data: bytes, pdfium_detail: str, limits: Any) -> tuple[list
 
 
 def _pypdf_texts(pages: Any, limits: Any) -> list[str]:
-    texts: list[str] = []
+    raws: list[str] = []
     chars = 0
     for page in pages:
         raw = page.extract_text() or ""
         chars += len(raw)
         if chars > limits.max_chars:
             raise chars_error(limits)
-        # pypdf turns unmapped glyphs into control characters: such a page is not text.
-        text = normalize_pdf_text(raw)
-        texts.append(text if looks_like_text(text) else "")
-    return texts
+        raws.append(raw)
+    texts = [normalize_pdf_text(raw) for raw in without_running(raws)]
+    # pypdf turns unmapped glyphs into control characters: such a page is not text.
+    return [text if looks_like_text(text) else "" for text in texts]
 
 
 # -- page trees that are not trees ------------------------------------------------------------
