@@ -382,7 +382,9 @@ class KnowledgeBase:
         """Whether `name` occurs in the documents, spelt as given (case aside) and whole, in one of
         the best `k` lexical matches: the refusal asks before it calls a word missing. Spelt as
         given: "no-aaaa" is not "no AAAA records"."""
-        pattern = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
+        from kbqa.chain.relevance import spelt_as_given
+
+        pattern = spelt_as_given(name)
         found = self.search(name, k, mode="bm25", rerank="none", threshold=0.0, expand=0)
         return any(pattern.search(hit.text) for hit in found)
 

@@ -23,7 +23,7 @@ from kbqa.text.cjk import (
     is_cjk,
     is_han,
 )
-from kbqa.text.fusion import RRF_K, best_first, rrf_scores, rrf_term
+from kbqa.text.fusion import RRF_K, best_first, convex_scores, rrf_scores, rrf_term
 from kbqa.text.language import detect_language
 from kbqa.text.stopwords import QUESTION_STOPWORDS, SEARCH_STOPWORDS
 
@@ -112,3 +112,17 @@ def test_rrf_ties_keep_first_seen_order():
     scores = rrf_scores([(["x", "y"], 1.0), (["y", "x"], 1.0)])
     assert scores["x"] == scores["y"]
     assert best_first(scores) == ["x", "y"]
+
+
+def test_convex_fusion_scales_each_list_and_keeps_how_far_ahead_its_best_is():
+    dense = {"a": 0.90, "b": 0.89, "c": 0.80}
+    bm25 = {"d": 30.0, "b": 4.0, "c": 3.0, "a": 2.0}
+    fused = convex_scores([(dense, 0.5), (bm25, 0.5)])
+    assert list(fused) == ["a", "b", "c", "d"]  # first-seen order
+    assert fused["a"] == 0.5 and fused["c"] == pytest.approx(0.5 * 1 / 28)
+    assert fused["b"] == pytest.approx(0.5 * 0.9 + 0.5 * 2 / 28)
+    # "d", far ahead in BM25 alone, beats "c", which both lists rank third; rank fusion would not
+    assert fused["d"] > fused["c"]
+    assert best_first(rrf_scores([(list(dense), 1.0), (list(bm25), 1.0)]))[-1] == "d"
+    # a list of equal scores gives each item its full weight; an empty list, nothing
+    assert convex_scores([({"x": 2.0, "y": 2.0}, 0.3), ({}, 0.7)]) == {"x": 0.3, "y": 0.3}

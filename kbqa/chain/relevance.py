@@ -106,10 +106,31 @@ def _found(name: str, text: str) -> bool:
     return bool(release) and all(name_pattern(part).search(text) for part in release.groups())
 
 
+# A word of lower-case letters joined by hyphens ("single-quoted", "read-only"): a compound of
+# the documents' prose as often as an option's bare name ("line-ranges").
+_COMPOUND = re.compile(r"^[a-z]+(?:-[a-z]+)+$")
+
+
+def spelt_as_given(name: str) -> re.Pattern[str]:
+    """`name` whole and spelt as given, case aside: "no-aaaa" is not "no AAAA records"."""
+    return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
+
+
 def missing_names(question: str, texts: Iterable[str]) -> list[str]:
-    """The question's names that occur in none of `texts`."""
+    """The question's names that occur in none of `texts`. A lower-case hyphenated compound
+    ("no-aaaa", "single-quoted") is looked for spelt as given: with its hyphens read as spaces
+    it is any two words side by side ("no AAAA records")."""
+    texts = list(texts)
     corpus = [normal_text(text) for text in texts]
-    return [n for n in hinged_names(question) if not any(_found(n, t) for t in corpus)]
+    return [
+        n
+        for n in hinged_names(question)
+        if not (
+            any(spelt_as_given(n).search(t) for t in texts)
+            if _COMPOUND.match(n)
+            else any(_found(n, t) for t in corpus)
+        )
+    ]
 
 
 def shares_words(question: str, texts: Iterable[str]) -> bool:
@@ -142,11 +163,6 @@ class Relevance:
         if self.low_relevance:
             return f"best relevance {self.best_relevance:.3f} below the cut-off"
         return f"best similarity {self.best:.3f} below the cut-off"
-
-
-# A word of lower-case letters joined by hyphens ("single-quoted", "read-only"): a compound of
-# the documents' prose as often as an option's bare name ("line-ranges").
-_COMPOUND = re.compile(r"^[a-z]+(?:-[a-z]+)+$")
 
 
 def judge(

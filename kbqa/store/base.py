@@ -260,8 +260,11 @@ class LexicalIndex(Protocol):
 
     def remove(self, tx: Any, ids: Sequence[int]) -> None: ...
 
-    def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
-        """Chunk ids best first by BM25; only ids in `allowed` when it is given."""
+    def search(
+        self, query: str, limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) best first, the score positive and higher for a better match
+        (hybrid search fuses it with the cosine); only ids in `allowed` when it is given."""
         ...
 
     def check(self) -> list[Problem]:

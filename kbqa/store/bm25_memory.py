@@ -78,9 +78,10 @@ class MemoryBM25:
 
     def search(
         self, tokens: Sequence[str], limit: int, allowed: np.ndarray | None = None
-    ) -> list[int] | None:
-        """Row ids best first, as FTS5's `MATCH 't1 OR t2 …' ORDER BY bm25` gives them (ties by
-        id); None when a token is a phrase to FTS5 (the caller asks FTS5 itself)."""
+    ) -> list[tuple[int, float]] | None:
+        """(row id, BM25 score) best first, as FTS5's `MATCH 't1 OR t2 …' ORDER BY bm25` gives
+        them (ties by id; the score is FTS5's `-bm25()`); None when a token is a phrase to FTS5
+        (the caller asks FTS5 itself)."""
         scores = np.zeros(self.rows, dtype=np.float64)
         hit = np.zeros(self.rows, dtype=bool)
         for token in dict.fromkeys(tokens):
@@ -107,7 +108,7 @@ class MemoryBM25:
             cut = np.partition(scores[found], len(found) - limit)[len(found) - limit]
             found = found[scores[found] >= cut]
         order = np.lexsort((self.ids[found], -scores[found]))[:limit]
-        return [int(i) for i in self.ids[found[order]]]
+        return [(int(self.ids[i]), float(scores[i])) for i in found[order]]
 
 
 class MemoryBM25Cache:

@@ -159,7 +159,9 @@ class MilvusBM25Index:
         tx.gone_ids.update(old)
         tx.wrote = tx.wrote or bool(ids)
 
-    def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
+    def search(
+        self, query: str, limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         phrases = [
             [term(word) for word in words]
             for token in dict.fromkeys(tokenize(query))
@@ -211,7 +213,7 @@ class MilvusBM25Index:
             )
             scored.append((-score, chunk_id))
         scored.sort()
-        return [chunk_id for _, chunk_id in scored[:limit]]
+        return [(chunk_id, -negative) for negative, chunk_id in scored[:limit]]
 
     def _ids(self, part: str) -> set[int]:
         records = self.records

@@ -239,7 +239,9 @@ class PgBM25Index:
             (ids,),
         )
 
-    def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
+    def search(
+        self, query: str, limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         # One FTS5 phrase per distinct query token: its unicode61 terms, adjacent in that order.
         phrases = [
             terms for token in dict.fromkeys(tokenize(query)) if (terms := _unicode61(token))
@@ -298,7 +300,7 @@ class PgBM25Index:
             """,
             params,
         ).fetchall()
-        return [int(row[0]) for row in rows]
+        return [(int(row[0]), float(row[1])) for row in rows]
 
     def check(self) -> list[Problem]:
         db = self.records.db

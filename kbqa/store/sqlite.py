@@ -447,7 +447,9 @@ class FTS5Index:
     def remove(self, tx: sqlite3.Connection, ids: Sequence[int]) -> None:
         tx.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(int(i),) for i in ids])
 
-    def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[int]:
+    def search(
+        self, query: str, limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         tokens = list(dict.fromkeys(tokenize(query)))
         if not tokens:
             return []
@@ -463,12 +465,15 @@ class FTS5Index:
         if allowed is not None:
             marks = ",".join(str(int(i)) for i in allowed) or "NULL"
             sql = (
-                f"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN ({marks}) "
-                "ORDER BY bm25(chunks_fts) LIMIT ?"
+                f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                f"AND rowid IN ({marks}) ORDER BY bm25(chunks_fts) LIMIT ?"
             )
         else:
-            sql = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
-        return [row[0] for row in self.records.db.execute(sql, (match, limit))]
+            sql = (
+                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "ORDER BY bm25(chunks_fts) LIMIT ?"
+            )
+        return [(int(r[0]), float(r[1])) for r in self.records.db.execute(sql, (match, limit))]
 
     def check(self) -> list[Problem]:
         db = self.records.db

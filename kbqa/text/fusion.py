@@ -1,8 +1,15 @@
-"""Reciprocal-rank fusion (RRF): several ranked lists into one score per item.
+"""Fusion: several ranked lists into one score per item.
 
-An item at rank r (from 1) in a list of weight w gets w / (RRF_K + r); its fused score is the sum
-over the lists it appears in. RRF_K = 60 is the usual constant: it flattens the weight of the top
-ranks, so one list's first place does not outvote agreement between lists.
+Reciprocal-rank fusion (RRF): an item at rank r (from 1) in a list of weight w gets
+w / (RRF_K + r); its fused score is the sum over the lists it appears in. RRF_K = 60 is the usual
+constant: it flattens the weight of the top ranks, so one list's first place does not outvote
+agreement between lists.
+
+Convex combination (`convex_scores`): where the lists carry scores, each list's scores are scaled
+to [0, 1] over the list (min-max) and summed with weights. Unlike ranks, the scores keep how far
+ahead a list's best item is: a chunk that BM25 alone finds far ahead of the rest (an exact name)
+is not outvoted by chunks both lists rank tenth (Bruch et al. 2023, "An Analysis of Fusion
+Functions for Hybrid Retrieval").
 """
 
 from __future__ import annotations
@@ -28,6 +35,21 @@ def rrf_scores(rankings: Iterable[tuple[Sequence[K], float]]) -> dict[K, float]:
         for rank, key in enumerate(keys, start=1):
             scores[key] = scores.get(key, 0.0) + rrf_term(rank, weight)
     return scores
+
+
+def convex_scores(lists: Iterable[tuple[dict[K, float], float]]) -> dict[K, float]:
+    """Fused scores of (item -> score, weight) lists: the weighted sum of each list's scores
+    scaled to [0, 1] (its best item 1, its worst 0; a list whose scores are all equal gives 1);
+    keyed in the order items were first seen."""
+    fused: dict[K, float] = {}
+    for scores, weight in lists:
+        if not scores:
+            continue
+        low, high = min(scores.values()), max(scores.values())
+        for key, score in scores.items():
+            scaled = (score - low) / (high - low) if high > low else 1.0
+            fused[key] = fused.get(key, 0.0) + weight * scaled
+    return fused
 
 
 def best_first(scores: dict[K, float]) -> list[K]:

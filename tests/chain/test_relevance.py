@@ -140,3 +140,13 @@ def test_a_compound_word_the_documents_use_is_no_missing_name(sample_kb):
     assert judge(asked, hits, 0.5, mentions=sample_kb.mentions).relevant
     near_miss = judge("Does LLaMA train with no-dropout?", hits, 0.5, mentions=sample_kb.mentions)
     assert near_miss.missing == ["no-dropout"] and not near_miss.relevant
+
+
+def test_a_hyphenated_compound_is_looked_for_spelt_as_given():
+    """ "no-aaaa" read as two words would be found in "no AAAA records are found": a near miss on
+    an option the page does not have would pass as answered."""
+    page = ["resolv.conf options: inet6  Sets RES_USE_INET6 ... if no AAAA records are found."]
+    assert missing_names("What does the resolv.conf option no-aaaa do?", page) == ["no-aaaa"]
+    assert missing_names("What does no-aaaa do?", ["options: no-aaaa, inet6"]) == []
+    # other names keep their separators loose: "LLaMA-7B" answers "LLaMA 7B"
+    assert missing_names("How long is LLaMA 7B's context?", ["LLaMA-7B: 2048 tokens."]) == []

@@ -6,6 +6,7 @@ import random
 import sqlite3
 
 import numpy as np
+import pytest
 
 from kbqa.store.bm25_memory import MemoryBM25, fts5_tokens
 from kbqa.store.tokenize import tokenize
@@ -76,7 +77,10 @@ def test_rankings_and_filters_equal_fts5s() -> None:
             f"SELECT rowid, bm25(f) FROM f WHERE f MATCH ?{extra} ORDER BY bm25(f), rowid LIMIT 20",
             (match,),
         ).fetchall()
-        assert found == [row for row, _ in scored], tokens
+        assert [row for row, _ in found] == [row for row, _ in scored], tokens
+        # the scores are FTS5's too (bm25() is negated there: lower is better)
+        assert [score for _, score in found] == pytest.approx([-s for _, s in scored]), tokens
+        assert all(score > 0 for _, score in found)
         compared += 1
     assert compared > 100 and phrases > 5  # both paths were taken
 
@@ -87,5 +91,5 @@ def test_folding_and_splitting_follow_unicode61() -> None:
     assert fts5_tokens("配置 代理") == ["配置", "代理"]
     db = _fts5(["café au lait", "cafe noir", "tea"])
     memory = MemoryBM25(db.execute("SELECT rowid, tokens FROM f").fetchall())
-    assert sorted(memory.search(["café"], 5)) == [1, 4]  # folded on both sides, like FTS5
+    assert sorted(row for row, _ in memory.search(["café"], 5)) == [1, 4]  # folded on both sides, like FTS5
     assert memory.search(["coffee"], 5) == []

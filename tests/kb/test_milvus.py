@@ -173,7 +173,7 @@ def _state(store) -> tuple:
     """Everything a reader can see."""
     chunks = [(c.uid, c.text) for c in store.records.iter_chunks()]
     files = [(f.doc, f.chunks) for f in store.files()]
-    found = store.lexical.search("alpha beta gamma delta", 10)
+    found = [chunk_id for chunk_id, _ in store.lexical.search("alpha beta gamma delta", 10)]
     near = store.dense.search(_vectors(1, 9)[0], 10)
     return store.generation, store.records.state, chunks, files, sorted(found), sorted(near)
 
@@ -369,7 +369,7 @@ def test_check_finds_what_is_out_of_step_and_repair_mends_it(
         assert [p.part for p in problems] == ["lexical index"] and problems[0].repairable
         with store.writer():
             store.repair(problems)
-        assert store.check() == [] and sorted(store.lexical.search("alpha beta", 5)) == [1, 2]
+        assert store.check() == [] and sorted(i for i, _ in store.lexical.search("alpha beta", 5)) == [1, 2]
         assert store.dense.index().ntotal == 3
         # The commit record's counts (chunks; BM25's words) are checked and recounted.
         records = store.records

@@ -216,12 +216,14 @@ def test_pg_bm25_ranks_exactly_as_fts5(tmp_path: Path, pg_database: str) -> None
     for query in _LEXICAL_QUERIES:
         for limit in (3, 20):
             found = [
-                [ids[i] for i in s.lexical.search(query, limit)]
+                [(ids[i], score) for i, score in s.lexical.search(query, limit)]
                 for s, ids in zip(stores, to_uid, strict=True)
             ]
-            assert found[0] == found[1], (query, limit)
+            assert [u for u, _ in found[0]] == [u for u, _ in found[1]], (query, limit)
+            # the same BM25 scores as FTS5's, which hybrid search fuses with the cosine
+            assert [s for _, s in found[1]] == pytest.approx([s for _, s in found[0]]), query
             kept = [
-                [ids[i] for i in s.lexical.search(query, limit, a)]
+                [ids[i] for i, _ in s.lexical.search(query, limit, a)]
                 for s, ids, a in zip(stores, to_uid, allowed, strict=True)
             ]
             assert kept[0] == kept[1], (query, limit, "allowed")
