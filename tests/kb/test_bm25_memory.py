@@ -91,5 +91,6 @@ def test_folding_and_splitting_follow_unicode61() -> None:
     assert fts5_tokens("配置 代理") == ["配置", "代理"]
     db = _fts5(["café au lait", "cafe noir", "tea"])
     memory = MemoryBM25(db.execute("SELECT rowid, tokens FROM f").fetchall())
-    assert sorted(row for row, _ in memory.search(["café"], 5)) == [1, 4]  # folded on both sides, like FTS5
+    # folded on both sides, like FTS5
+    assert sorted(row for row, _ in memory.search(["café"], 5)) == [1, 4]
     assert memory.search(["coffee"], 5) == []

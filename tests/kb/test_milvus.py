@@ -369,7 +369,9 @@ def test_check_finds_what_is_out_of_step_and_repair_mends_it(
         assert [p.part for p in problems] == ["lexical index"] and problems[0].repairable
         with store.writer():
             store.repair(problems)
-        assert store.check() == [] and sorted(i for i, _ in store.lexical.search("alpha beta", 5)) == [1, 2]
+        assert store.check() == [] and sorted(
+            i for i, _ in store.lexical.search("alpha beta", 5)
+        ) == [1, 2]
         assert store.dense.index().ntotal == 3
         # The commit record's counts (chunks; BM25's words) are checked and recounted.
         records = store.records
