@@ -126,3 +126,6 @@ def test_convex_fusion_scales_each_list_and_keeps_how_far_ahead_its_best_is():
     assert best_first(rrf_scores([(list(dense), 1.0), (list(bm25), 1.0)]))[-1] == "d"
     # a list of equal scores gives each item its full weight; an empty list, nothing
     assert convex_scores([({"x": 2.0, "y": 2.0}, 0.3), ({}, 0.7)]) == {"x": 0.3, "y": 0.3}
+    # with a depth, the depth-th best scores 0 and those below it too
+    deep = convex_scores([({"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.1}, 1.0)], depth=3)
+    assert deep == pytest.approx({"a": 1.0, "b": 0.5, "c": 0.0, "d": 0.0})

@@ -5,13 +5,13 @@ become 0), whichever list found it; the threshold applies to that number. Rankin
 score, not by the cosine, because BM25 rescues exact terms (names, numbers, error codes) that
 small embedders miss, especially in Chinese.
 
-The fusion is a convex combination of each list's scores scaled to [0, 1] over its candidates
-(`kbqa.text.fusion.convex_scores`, DENSE_WEIGHT), not reciprocal ranks: on real manuals the
+The fusion is a convex combination of each list's scores scaled to [0, 1] over its best
+candidates (`kbqa.text.fusion.convex_scores`, DENSE_WEIGHT, NORM_DEPTH), not reciprocal ranks: on real manuals the
 evidence is often first in one list and far down the other (a paraphrased option description
 that e5 ranks 2nd and BM25 99th; a path BM25 ranks 1st and e5 60th), and rank fusion buried it
 under chunks both lists put around tenth. On eval/real `tune` (docs/benchmarks.md, "Thirteenth
-session") hit@5 went from 0.900 to 0.942 and MRR from 0.785 to 0.815; weights 0.4-0.6 all beat
-rank fusion there.
+session") hit@1 went from 0.700 to 0.733, hit@5 from 0.900 to 0.942 and MRR from 0.785 to
+0.821; weights 0.4-0.6 all beat rank fusion there.
 """
 
 from __future__ import annotations
@@ -31,6 +31,14 @@ from kbqa.types import TABLE, TEXT, Hit
 # The cosine's share of the fused score, BM25's the rest (0.4 / 0.5 / 0.6 / 0.7 tried on eval/real
 # tune: hit@1 0.708 / 0.725 / 0.708 / 0.683, hit@5 0.933 / 0.942 / 0.942 / 0.908).
 DENSE_WEIGHT = 0.5
+# Each list is scaled over its best NORM_DEPTH scores (the rest count 0), so the size of the
+# base does not set the scale: in a 47-chunk base the dense list holds every chunk, and scaled
+# over all of them the 9th cosine counted nearly as much as the 1st (the sample's "ChatGLM-6B 有
+# 多少参数？" then opened with a LLaMA chunk that BM25 put first). 20 / 30 tried on eval/real tune:
+# hit@1 0.733 / 0.717, hit@5 0.942 / 0.950, MRR 0.821 / 0.816, quote answers 0.733 / 0.758; at 30
+# that sample question's two best chunks swap (they tie under rank fusion too) and its reply
+# quotes fine-tuning memory instead of the parameter count, so 20.
+NORM_DEPTH = 20
 # Fused scores are put on reciprocal-rank fusion's scale (first in both lists: 2 / (60 + 1)), so
 # the shares of a first place that the rerankers add (`rrf_term`) weigh what they were tuned to.
 FUSED_SCALE = rrf_term(1, 2.0)
@@ -142,7 +150,7 @@ def _fuse(dense: dict[int, float], bm25: dict[int, float]) -> dict[int, float]:
         if scores
     ]
     total = sum(weight for _, weight in lists) or 1.0
-    fused = convex_scores(lists)
+    fused = convex_scores(lists, NORM_DEPTH)
     return {chunk_id: score / total * FUSED_SCALE for chunk_id, score in fused.items()}
 
 

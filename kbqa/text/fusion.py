@@ -37,17 +37,21 @@ def rrf_scores(rankings: Iterable[tuple[Sequence[K], float]]) -> dict[K, float]:
     return scores
 
 
-def convex_scores(lists: Iterable[tuple[dict[K, float], float]]) -> dict[K, float]:
+def convex_scores(
+    lists: Iterable[tuple[dict[K, float], float]], depth: int | None = None
+) -> dict[K, float]:
     """Fused scores of (item -> score, weight) lists: the weighted sum of each list's scores
-    scaled to [0, 1] (its best item 1, its worst 0; a list whose scores are all equal gives 1);
-    keyed in the order items were first seen."""
+    scaled to [0, 1] (its best item 1, its worst 0, or with `depth` its `depth`-th best 0 and
+    those below it too; a list whose scores are all equal gives 1); keyed in the order items
+    were first seen."""
     fused: dict[K, float] = {}
     for scores, weight in lists:
         if not scores:
             continue
-        low, high = min(scores.values()), max(scores.values())
+        ranked = sorted(scores.values(), reverse=True)
+        low, high = ranked[min(depth, len(ranked)) - 1 if depth else -1], ranked[0]
         for key, score in scores.items():
-            scaled = (score - low) / (high - low) if high > low else 1.0
+            scaled = max(0.0, (score - low) / (high - low)) if high > low else 1.0
             fused[key] = fused.get(key, 0.0) + weight * scaled
     return fused
 
