@@ -129,3 +129,6 @@ def test_convex_fusion_scales_each_list_and_keeps_how_far_ahead_its_best_is():
     # with a depth, the depth-th best scores 0 and those below it too
     deep = convex_scores([({"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.1}, 1.0)], depth=3)
     assert deep == pytest.approx({"a": 1.0, "b": 0.5, "c": 0.0, "d": 0.0})
+    # the best `depth` all equal: they count 1, a score below them still 0
+    tied = convex_scores([({"a": 5.0, "b": 5.0, "c": 1.0}, 1.0)], depth=2)
+    assert tied == {"a": 1.0, "b": 1.0, "c": 0.0}

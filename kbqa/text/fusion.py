@@ -6,7 +6,7 @@ constant: it flattens the weight of the top ranks, so one list's first place doe
 agreement between lists.
 
 Convex combination (`convex_scores`): where the lists carry scores, each list's scores are scaled
-to [0, 1] over the list (min-max) and summed with weights. Unlike ranks, the scores keep how far
+to [0, 1] over the list, or over its best few (min-max), and summed with weights. Unlike ranks, the scores keep how far
 ahead a list's best item is: a chunk that BM25 alone finds far ahead of the rest (an exact name)
 is not outvoted by chunks both lists rank tenth (Bruch et al. 2023, "An Analysis of Fusion
 Functions for Hybrid Retrieval").
@@ -51,7 +51,10 @@ def convex_scores(
         ranked = sorted(scores.values(), reverse=True)
         low, high = ranked[min(depth, len(ranked)) - 1 if depth else -1], ranked[0]
         for key, score in scores.items():
-            scaled = max(0.0, (score - low) / (high - low)) if high > low else 1.0
+            if high > low:
+                scaled = max(0.0, (score - low) / (high - low))
+            else:  # the best `depth` are equal: they count 1, those below them 0
+                scaled = 1.0 if score >= high else 0.0
             fused[key] = fused.get(key, 0.0) + weight * scaled
     return fused
 
