@@ -116,21 +116,21 @@ def spelt_as_given(name: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
 
 
+def _held(name: str, texts: list[str], normalised: list[str]) -> bool:
+    """Whether one of `texts` (`normalised`: the same, by `normal_text`) holds the name. A
+    lower-case hyphenated compound ("no-aaaa", "single-quoted") is looked for spelt as given:
+    with its hyphens read as spaces it is any two words side by side ("no AAAA records")."""
+    if _COMPOUND.match(name):
+        pattern = spelt_as_given(name)
+        return any(pattern.search(text) for text in texts)
+    return any(_found(name, text) for text in normalised)
+
+
 def missing_names(question: str, texts: Iterable[str]) -> list[str]:
-    """The question's names that occur in none of `texts`. A lower-case hyphenated compound
-    ("no-aaaa", "single-quoted") is looked for spelt as given: with its hyphens read as spaces
-    it is any two words side by side ("no AAAA records")."""
+    """The question's names that occur in none of `texts` (`_held`)."""
     texts = list(texts)
-    corpus = [normal_text(text) for text in texts]
-    return [
-        n
-        for n in hinged_names(question)
-        if not (
-            any(spelt_as_given(n).search(t) for t in texts)
-            if _COMPOUND.match(n)
-            else any(_found(n, t) for t in corpus)
-        )
-    ]
+    normalised = [normal_text(text) for text in texts]
+    return [n for n in hinged_names(question) if not _held(n, texts, normalised)]
 
 
 def shares_words(question: str, texts: Iterable[str]) -> bool:

@@ -6,8 +6,8 @@ score, not by the cosine, because BM25 rescues exact terms (names, numbers, erro
 small embedders miss, especially in Chinese.
 
 The fusion is a convex combination of each list's scores scaled to [0, 1] over its best
-candidates (`kbqa.text.fusion.convex_scores`, DENSE_WEIGHT, NORM_DEPTH), not reciprocal ranks: on real manuals the
-evidence is often first in one list and far down the other (a paraphrased option description
+candidates (`kbqa.text.fusion.convex_scores`, DENSE_WEIGHT, NORM_DEPTH), not reciprocal ranks:
+on real manuals the evidence is often first in one list and far down the other (a paraphrased option description
 that e5 ranks 2nd and BM25 99th; a path BM25 ranks 1st and e5 60th), and rank fusion buried it
 under chunks both lists put around tenth. On eval/real `tune` (docs/benchmarks.md, "Thirteenth
 session") hit@1 went from 0.700 to 0.733, hit@5 from 0.900 to 0.942 and MRR from 0.785 to
