@@ -469,3 +469,46 @@ def test_a_servers_writer_lease_excludes_a_second_writer_and_expires(
     finally:
         records.drop()
         store.close()
+
+
+_BM25_TEXTS = [
+    "cache.max_entries 的默认值为 4096。缓存满时按 cache.eviction_policy 淘汰。",
+    "The default value of cache.max_entries is 4096; max entries beyond it are evicted.",
+    "代理服务器默认使用 8417 端口。要修改端口，请编辑 proxy.toml 文件中的 listen_port 选项。",
+    "Error E5521 means the licence has expired. Error error error.",
+    "max max max entries entries cache cache_max",
+]
+
+
+def test_milvus_bm25_scores_equal_fts5s(tmp_path: Path, milvus_uri: str) -> None:
+    """Hybrid search fuses the BM25 scores themselves, so the milvus-bm25 index must give FTS5's
+    ids in FTS5's order and FTS5's scores (its `-bm25()`), with and without an id filter."""
+    chunks = [NewChunk(f"u{i}", text, {}) for i, text in enumerate(_BM25_TEXTS)]
+    vectors = np.eye(len(chunks), 8, dtype=np.float32)
+    name = f"bm{uuid.uuid4().hex[:12]}"
+    stores = [
+        open_store(tmp_path / "local", StoreSettings(), create=True),
+        open_store(tmp_path / "served", StoreSettings(uri=milvus_uri), create=True, name=name),
+    ]
+    try:
+        for store in stores:
+            with store.writer():
+                store.upsert_chunks(chunks, vectors)
+        to_uid = [{c.id: c.uid for c in store.records.iter_chunks()} for store in stores]
+        allowed = [np.asarray([i for i, u in ids.items() if u in {"u1", "u4"}]) for ids in to_uid]
+        for query in ("cache.max_entries 默认值", "max entries", "error E5521", "代理服务器端口"):
+            for keep in (None, allowed):
+                found = [
+                    [
+                        (ids[i], score)
+                        for i, score in s.lexical.search(query, 10, None if keep is None else a)
+                    ]
+                    for s, ids, a in zip(stores, to_uid, allowed, strict=True)
+                ]
+                assert found[0] or keep is not None, query
+                assert [u for u, _ in found[1]] == [u for u, _ in found[0]], query
+                assert [s for _, s in found[1]] == pytest.approx([s for _, s in found[0]]), query
+    finally:
+        stores[1].records.drop()
+        for store in stores:
+            store.close()
