@@ -103,10 +103,29 @@ def numbers(text: str) -> list[str]:
     return [n.replace(",", "") for n in _NUMBER.findall(text)]
 
 
-def is_heading_like(line: str) -> bool:
-    """A heading, label or running header: at most 60 characters, no sentence punctuation."""
+# A numbered section heading of a manual ("5.15.1. Purpose", "3.4. /bin : Essential user command
+# binaries", "4.6.4.3 Experimental"): two to four levels of one- or two-digit numbers (not an
+# address, "192.168.212"), then a title that does not end like a sentence (a table of contents'
+# dot leaders do). Its title may hold a colon, so punctuation alone does not tell it.
+_NUMBERED_HEADING = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,3}\.?[ \t]+[^\d\s].{0,78}$")
+
+
+def is_numbered_heading(line: str) -> bool:
+    """A numbered section heading: its number, then a title with no sentence ending in it."""
     line = line.strip()
-    return len(line) <= 60 and not _PUNCTUATED.search(line)
+    title = line.split(None, 1)[-1]
+    return (
+        bool(_NUMBERED_HEADING.match(line))
+        and title.rstrip(_CLOSERS)[-1:] not in _LINE_END
+        and not _SENTENCE_END.search(title)
+    )
+
+
+def is_heading_like(line: str) -> bool:
+    """A heading, label or running header: at most 60 characters, no sentence punctuation; or a
+    numbered section heading."""
+    line = line.strip()
+    return (len(line) <= 60 and not _PUNCTUATED.search(line)) or is_numbered_heading(line)
 
 
 def wraps_into(line: str, next_line: str) -> bool:
@@ -135,6 +154,9 @@ def _lines(text: str) -> list[str]:
         raw_lines = [line for line in raw.split("\n") if line.strip()]
         for index, raw_line in enumerate(raw_lines):
             line = raw_line.strip()
+            if current and is_numbered_heading(line):
+                out.append(current)  # a section starts: what went before ended (PDF text)
+                current = ""
             if not current:
                 current = line
             else:
@@ -155,5 +177,8 @@ def _lines(text: str) -> list[str]:
 def sentences(text: str) -> list[str]:
     """The text cut into sentences (Chinese and English punctuation; line breaks that end one)."""
     return [
-        s.strip() for line in _lines(text) for s in _SENTENCE_END.split(line) if s and s.strip()
+        s.strip()
+        for line in _lines(text)
+        for s in ([line] if is_numbered_heading(line) else _SENTENCE_END.split(line))
+        if s and s.strip()
     ]

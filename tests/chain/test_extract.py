@@ -195,3 +195,32 @@ def test_a_markdown_section_title_labels_the_paragraph_under_it_across_a_blank_l
     # without a heading saying so, a line across a blank line names nothing (a PDF's last line)
     passage = answer_passage("How many worker processes does the tool start?", items(text))
     assert passage is not None and passage.label == ""
+
+
+def test_a_numbered_section_heading_is_no_sentence_to_quote():
+    # PDF text (FHS 3.0): the headings' numbers end in a dot and the titles hold a colon, so
+    # without knowing them the heading was glued to the next heading's number and quoted.
+    from kbqa.chain.terms import is_numbered_heading, sentences
+
+    fhs = (
+        "5.15. /var/tmp : Temporary files preserved\n"
+        "between system reboots\n"
+        "5.15.1. Purpose\n"
+        "The /var/tmp directory is made available for programs that require temporary files. "
+        "Data stored in /var/tmp is more persistent than data in /tmp.\n"
+        "Files and directories located in /var/tmp must not be deleted when the system is booted.\n"
+    )
+    assert sentences(fhs)[:3] == [
+        "5.15. /var/tmp : Temporary files preserved between system reboots",
+        "5.15.1. Purpose",
+        "The /var/tmp directory is made available for programs that require temporary files.",
+    ]
+    passage = answer_passage("What is the /var/tmp directory for?", items(fhs))
+    assert passage is not None and passage.text.startswith("The /var/tmp directory is made")
+    assert passage.label == "5.15.1. Purpose"
+    assert is_numbered_heading("4.6.4.3 Experimental")
+    # a table of contents' dot leaders, an address and a sentence after a version are not
+    assert not is_numbered_heading("4.3 Documentation . . . . . . .")
+    assert not is_numbered_heading("192.168.212 REJECT")
+    assert not is_numbered_heading("2.31 added it. See the notes")
+    assert not is_numbered_heading("2.31 added the option.")
