@@ -97,6 +97,39 @@ def test_pdf_nested_bookmarks_give_a_heading_path(tmp_path: Path) -> None:
     assert headings == ["第一部分", "第一部分 > 第一章", "第一部分 > 第二章", "第二部分"]
 
 
+def test_pdf_without_an_outline_takes_headings_from_its_numbered_heading_lines(
+    tmp_path: Path,
+) -> None:
+    # FHS 3.0 has no bookmarks: its sections are known only by their numbered heading lines.
+    pages = [
+        "5.15. /var/tmp : Temporary files preserved\n"
+        "between system reboots\n"
+        "5.15.1. Purpose\n"
+        "The /var/tmp directory is made available for programs that need temporary files.\n"
+        "5.15.2. Requirements\n"
+        "Files and directories located in /var/tmp must not be deleted at boot.",
+        "Data in /var/tmp is kept longer than data in /tmp.\n"
+        "5.16. /var/yp : Network Information Service\n"
+        "5.16.1. Purpose\n"
+        "Variable data for the Network Information Service is placed here.",
+    ]
+    sections = loaders.load(docgen.write_text_pdf(tmp_path / "fhs.pdf", pages))
+    tmp = "/var/tmp : Temporary files preserved between system reboots"
+    assert [(s.page, s.heading) for s in sections] == [
+        (1, f"{tmp} > Purpose"),
+        (1, f"{tmp} > Requirements"),
+        (2, f"{tmp} > Requirements"),  # the page goes on with the section before
+        (2, "/var/yp : Network Information Service > Purpose"),
+    ]
+    # a heading with nothing under it goes with the next part; the heading lines stay in the text
+    assert sections[0].text.startswith("5.15. /var/tmp : Temporary files preserved\n")
+    assert "5.15.1. Purpose" in sections[0].text
+    assert sections[2].text == "Data in /var/tmp is kept longer than data in /tmp."
+    # with an outline, its bookmarks stay the headings
+    marked = docgen.write_text_pdf(tmp_path / "marked.pdf", pages, bookmarks=["The /var Hierarchy"])
+    assert {s.heading for s in loaders.load(marked)} == {"The /var Hierarchy"}
+
+
 def _manual_with_running_lines(path: Path) -> Path:
     """Eighteen pages as a typesetter lays a manual out: the title and release on top of every
     page, the page number and chapter (even pages) or section (odd pages) at the foot, a chapter

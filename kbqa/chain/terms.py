@@ -10,6 +10,7 @@ import re
 
 from kbqa.store.tokenize import segmenter
 from kbqa.text.cjk import HAN, HAN_RE
+from kbqa.text.headings import is_numbered_heading
 from kbqa.text.stopwords import QUESTION_STOPWORDS
 
 _LATIN = "A-Za-z0-9\u00c0-\u024f"  # ASCII and accented Latin letters ("café")
@@ -101,24 +102,6 @@ def char_ngrams(text: str) -> set[str]:
 def numbers(text: str) -> list[str]:
     """Numbers written in `text` ("62", "6.2", "32000", "1,024"), commas removed."""
     return [n.replace(",", "") for n in _NUMBER.findall(text)]
-
-
-# A numbered section heading of a manual ("5.15.1. Purpose", "3.4. /bin : Essential user command
-# binaries", "4.6.4.3 Experimental"): two to four levels of one- or two-digit numbers (not an
-# address, "192.168.212"), then a title that does not end like a sentence (a table of contents'
-# dot leaders do). Its title may hold a colon, so punctuation alone does not tell it.
-_NUMBERED_HEADING = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,3}\.?[ \t]+[^\d\s].{0,78}$")
-
-
-def is_numbered_heading(line: str) -> bool:
-    """A numbered section heading: its number, then a title with no sentence ending in it."""
-    line = line.strip()
-    title = line.split(None, 1)[-1]
-    return (
-        bool(_NUMBERED_HEADING.match(line))
-        and title.rstrip(_CLOSERS)[-1:] not in _LINE_END
-        and not _SENTENCE_END.search(title)
-    )
 
 
 def is_heading_like(line: str) -> bool:

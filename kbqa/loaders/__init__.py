@@ -7,7 +7,8 @@ Sections. Errors are `LoaderError`s whose message is the reason only (the caller
 "corrupt or truncated PDF (...)", "encrypted spreadsheet (password required)", ...
 
 Section.heading is the path of headings above the text, joined by " > " ("第一章 > 1.1 范围"):
-PDF outline entries (the nearest bookmark at or before the page), Markdown # and setext
+PDF outline entries (the nearest bookmark at or before the page; in a PDF without an outline,
+its numbered heading lines, "5.15.1. Purpose", which cut the page), Markdown # and setext
 headings, HTML h1-h6 (the <title> for text before the first heading), Word's Title and
 Heading N styles. Section.page is the 1-based physical page for PDFs (the slide for .pptx),
 None otherwise.

@@ -1,4 +1,5 @@
-"""PDF: one Section per physical page, headings from the outline (bookmarks).
+"""PDF: one Section per physical page, headings from the outline (bookmarks); a PDF without one
+is cut at its numbered heading lines instead (kbqa/loaders/numbered_headings.py).
 
 A page holding a table (kbqa/loaders/pdf_tables.py) gives its text above, the table (a table
 Section), and its text below, all with the page's number.
@@ -24,6 +25,7 @@ from kbqa.errors import LoaderError
 from kbqa.loaders import ocr
 from kbqa.loaders._limits import chars_error, inflated_error, pages_error
 from kbqa.loaders._textutil import clean_text, looks_like_text
+from kbqa.loaders.numbered_headings import with_numbered_headings
 from kbqa.loaders.pdf_tables import PagePart, page_parts
 from kbqa.loaders.running_lines import running_shapes, strip_running, without_running
 from kbqa.text.cjk import display_width, is_cjk
@@ -86,6 +88,8 @@ def load_pdf(path: Path, limits: Any) -> list[Section]:
             pages[index] = normalize_pdf_text(text)
     headings = _page_headings(toc, len(pages))
     sections = _sections(pages, headings, tables)
+    if not toc:
+        sections = with_numbered_headings(sections)
     if scanned:
         sections = [
             replace(section, kind=OCR) if section.page - 1 in scanned else section
