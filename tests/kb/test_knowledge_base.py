@@ -299,3 +299,29 @@ def test_progress_moves_while_one_big_file_is_embedded(
     assert report.chunks_added > 64  # more than one embedding step
     assert any(0 < fraction < 1 for fraction in calls), calls
     assert calls == sorted(calls) and calls[-1] == 1.0
+
+
+def test_expansion_keeps_to_the_hits_section(kbqa_home: Path) -> None:
+    # The chunks around a hit under another heading are another topic: they do not join it.
+    from kbqa.settings import SplitterSettings
+
+    settings = Settings(home=kbqa_home).model_copy(
+        update={
+            "embedder": EmbedderSettings(name=FAST_EMBEDDER),
+            "splitter": SplitterSettings(chunk_size=24, chunk_overlap=0),
+        }
+    )
+    kb = KnowledgeBase.create("sections", settings)
+    doc = kbqa_home / "docs" / "manual.md"
+    doc.parent.mkdir(parents=True)
+    doc.write_text(
+        "# Backups\n\nBackups run nightly at two in the morning from the primary server.\n\n"
+        "Each backup is kept for thirty days on the archive volume before deletion.\n\n"
+        "# Printing\n\nThe office printer accepts jobs only from the staff network segment.\n",
+        encoding="utf-8",
+    )
+    kb.add([doc])
+    assert kb.count_chunks() >= 3
+    hit = kb.search("how long is each backup kept on the archive volume", k=1, expand=2)[0]
+    assert "thirty days" in hit.text and "nightly" in hit.text
+    assert "printer" not in hit.text
