@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kbqa.chain.relevance import name_pattern, names, normal_text
-from kbqa.chain.terms import char_ngrams, compound_parts, is_heading_like, key_terms, sentences
+from kbqa.chain.terms import (
+    char_ngrams,
+    compound_parts,
+    is_heading_like,
+    is_option_tag,
+    key_terms,
+    sentences,
+)
 from kbqa.text.stopwords import QUESTION_STOPWORDS
 from kbqa.text.table import markdown_body, markdown_cells, row_text
 from kbqa.types import TABLE, Hit
@@ -36,8 +43,8 @@ class ContextItem:
 
 
 def is_fragment(sentence: str) -> bool:
-    """A heading or label: short, without sentence punctuation."""
-    return is_heading_like(sentence)
+    """A heading or label: short, without sentence punctuation; or an option's tag line."""
+    return is_heading_like(sentence) or is_option_tag(sentence)
 
 
 def _quote(text: str) -> str:

@@ -58,7 +58,7 @@ from kbqa.chain.context import (
 )
 from kbqa.chain.guard import overlap_units
 from kbqa.chain.sentence_vectors import sentence_unit
-from kbqa.chain.terms import is_heading_like, sentences, wraps_into
+from kbqa.chain.terms import OPTION_START, is_heading_like, sentences, wraps_into
 from kbqa.text.fusion import rrf_term
 from kbqa.types import TABLE, Hit
 
@@ -85,7 +85,6 @@ KIND_BONUS = 0.5
 JOINED_SHARE = 0.5
 
 
-_OPTION_TAG = re.compile(r"^`?(?:--?[A-Za-z]|[A-Za-z][\w.-]*(?:=|:\w))")
 _SENTENCE_ENDS = tuple("。.!?！？；;:：")
 # A PDF page's number or running footer ("14", "Debian 参考手册 139 / 223") names no paragraph.
 _PAGE_MARK = re.compile(r"^(?:\d+|.*\D\d+ ?/ ?\d+)$")
@@ -124,7 +123,7 @@ def _indent(line: str) -> int:
 def _option_tag(line: str) -> bool:
     """An option's tag line: "-q, --quiet, --silent", "`-S, --skip-string-normalization`",
     "seek=blocks", "ndots:n" (commas allowed, unlike a heading)."""
-    return bool(_OPTION_TAG.match(line)) and not line.endswith(_SENTENCE_ENDS)
+    return bool(OPTION_START.match(line)) and not line.endswith(_SENTENCE_ENDS)
 
 
 def _term_line(line: str) -> bool:

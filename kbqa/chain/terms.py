@@ -111,6 +111,19 @@ def is_heading_like(line: str) -> bool:
     return (len(line) <= 60 and not _PUNCTUATED.search(line)) or is_numbered_heading(line)
 
 
+# How an option's name starts a line: "-q", "--count", "`-l`", "seek=", "ndots:n".
+OPTION_START = re.compile(r"^`?(?:--?[A-Za-z]|[A-Za-z][\w.-]*(?:=|:\w))")
+
+
+def is_option_tag(line: str) -> bool:
+    """An option's tag line ("-m NUM, --max-count=NUM", "`-l`, `--line-length`",
+    "SystemMaxUse=, SystemKeepFree="): option names, each with at most a value's name."""
+    line = line.strip()
+    if not OPTION_START.match(line) or line[-1:] in _LINE_END or HAN_RE.search(line):
+        return False
+    return all(len(item.split()) <= 2 for item in line.split(","))
+
+
 def wraps_into(line: str, next_line: str) -> bool:
     """Whether `next_line` goes on with the sentence of `line` though `line` looks like a
     heading ("If this does not" / "yield conclusive results, …" in hard-wrapped Markdown): it
@@ -147,8 +160,10 @@ def _lines(text: str) -> list[str]:
                 glue = "" if both_cjk else " "
                 current += glue + line
             following = raw_lines[index + 1] if index + 1 < len(raw_lines) else ""
-            if current.rstrip(_CLOSERS)[-1:] in _LINE_END or (
-                is_heading_like(current) and not wraps_into(raw_line, following)
+            if (
+                current.rstrip(_CLOSERS)[-1:] in _LINE_END
+                or (is_heading_like(current) and not wraps_into(raw_line, following))
+                or (is_option_tag(current) and not wraps_into(raw_line, following))
             ):
                 out.append(current)
                 current = ""

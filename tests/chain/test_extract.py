@@ -224,3 +224,28 @@ def test_a_numbered_section_heading_is_no_sentence_to_quote():
     assert not is_numbered_heading("192.168.212 REJECT")
     assert not is_numbered_heading("2.31 added it. See the notes")
     assert not is_numbered_heading("2.31 added the option.")
+
+
+def test_an_option_tag_line_is_a_label_not_a_sentence():
+    # man-page text: the tag line has commas, so it read as prose and was glued to the first
+    # sentence of its description ("SystemMaxUse=, SystemKeepFree= 限制日志文件的大小上限。").
+    from kbqa.chain.context import is_fragment
+    from kbqa.chain.terms import is_option_tag, sentences
+
+    entry = (
+        "    SystemMaxUse=, SystemKeepFree=, RuntimeMaxUse=\n"
+        "        限制日志文件的大小上限。 默认值是10%空间与4G空间两者中的较小者。\n"
+    )
+    assert sentences(entry) == [
+        "SystemMaxUse=, SystemKeepFree=, RuntimeMaxUse=",
+        "限制日志文件的大小上限。",
+        "默认值是10%空间与4G空间两者中的较小者。",
+    ]
+    assert is_fragment("SystemMaxUse=, SystemKeepFree=, RuntimeMaxUse=")
+    passage = answer_passage("SystemMaxUse 不配置时默认是多少？", items(entry))
+    assert passage is not None and passage.label == "SystemMaxUse=, SystemKeepFree=, RuntimeMaxUse="
+    assert passage.text.startswith("默认值是10%空间")
+    assert is_option_tag("-m NUM, --max-count=NUM") and is_option_tag("`-l`, `--line-length`")
+    # a description that starts with an option's name is a sentence
+    assert not is_option_tag("-c, --count prints only a count of matching lines per file")
+    assert not is_option_tag("seek=blocks 在拷贝之前，跳过输出文件的前 blocks 块")
