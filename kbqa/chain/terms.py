@@ -160,10 +160,9 @@ def _lines(text: str) -> list[str]:
                 glue = "" if both_cjk else " "
                 current += glue + line
             following = raw_lines[index + 1] if index + 1 < len(raw_lines) else ""
-            if (
-                current.rstrip(_CLOSERS)[-1:] in _LINE_END
-                or (is_heading_like(current) and not wraps_into(raw_line, following))
-                or (is_option_tag(current) and not wraps_into(raw_line, following))
+            if current.rstrip(_CLOSERS)[-1:] in _LINE_END or (
+                (is_heading_like(current) or is_option_tag(current))
+                and not wraps_into(raw_line, following)
             ):
                 out.append(current)
                 current = ""

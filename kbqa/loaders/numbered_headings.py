@@ -14,21 +14,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kbqa.text.headings import numbered_heading
+from kbqa.text.headings import is_heading_title, numbered_heading
 from kbqa.text.table import table_heading
 from kbqa.types import TABLE, Section
 
 
-def _title(lines: list[str], at: int) -> tuple[str, int]:
-    """The title of the numbered heading on `lines[at]` (number left out, a wrapped line
-    joined) and how many lines it takes."""
-    title = lines[at].strip().split(None, 1)[1]
-    following = lines[at + 1].strip() if at + 1 < len(lines) else ""
-    if (following[:1].islower() or following[:1] == "(") and numbered_heading(
-        f"1.1 {title} {following}"
-    ):
-        return f"{title} {following}", 2
-    return title, 1
+def _wrapped_title(title: str, following: str) -> str | None:
+    """The title with the line it wraps onto (going on in lower case or with "(optional)"), or
+    None when that line is not part of it."""
+    joined = f"{title} {following.strip()}"
+    goes_on = following.strip()[:1].islower() or following.strip()[:1] == "("
+    return joined if goes_on and is_heading_title(joined) else None
 
 
 def with_numbered_headings(sections: list[Section]) -> list[Section]:
@@ -44,28 +40,29 @@ def with_numbered_headings(sections: list[Section]) -> list[Section]:
         part: list[str] = []
         body = False  # whether `part` holds more than heading lines
         heading = " > ".join(path) or section.heading
-        skip = 0
-        for index, line in enumerate(lines):
-            if skip:
-                skip -= 1
-                part.append(line)
+        index = 0
+        while index < len(lines):
+            found = numbered_heading(lines[index])
+            if found is None:
+                body = body or bool(lines[index].strip())
+                part.append(lines[index])
+                index += 1
                 continue
-            found = numbered_heading(line)
-            if found is not None:
-                # a heading with nothing under it before the next goes with the next part
-                if body:
-                    out.append(replace(section, text="\n".join(part), heading=heading))
-                    part, body = [], False
-                depth = found[0]
-                title, size = _title(lines, index)
-                skip = size - 1
-                del path[depth - 2 :]
-                path.extend([""] * (depth - 2 - len(path)))  # a skipped level
-                path.append(title)
-                heading = " > ".join(p for p in path if p)
-            elif line.strip():
-                body = True
-            part.append(line)
+            # a heading with nothing under it before the next goes with the next part
+            if body:
+                out.append(replace(section, text="\n".join(part), heading=heading))
+                part, body = [], False
+            depth, title = found
+            size = 1
+            if index + 1 < len(lines):
+                wrapped = _wrapped_title(title, lines[index + 1])
+                title, size = (wrapped, 2) if wrapped else (title, 1)
+            del path[depth - 2 :]
+            path.extend([""] * (depth - 2 - len(path)))  # a skipped level
+            path.append(title)
+            heading = " > ".join(p for p in path if p)
+            part.extend(lines[index : index + size])
+            index += size
         if any(p.strip() for p in part):
             out.append(replace(section, text="\n".join(part), heading=heading))
     return out

@@ -12,22 +12,29 @@ from __future__ import annotations
 
 import re
 
-_NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){1,3})\.?[ \t]+([^\d\s].{0,78})$")
+_NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){1,3})\.?[ \t]+(.+)$")
+_TITLE = re.compile(r"^[^\d\s].{0,78}$")
 _CLOSERS = "\"'”’」』）)]"
 _ENDS = set("。！？；!?.;:：")
 _BREAK = re.compile(r"[.!?;](?=\s)|[。！？；]")
 
 
+def is_heading_title(title: str) -> bool:
+    """Whether `title` reads as a numbered heading's title: it starts with no digit, is at most
+    79 characters, does not end like a sentence and holds no sentence break."""
+    return (
+        bool(_TITLE.match(title))
+        and title.rstrip(_CLOSERS)[-1:] not in _ENDS
+        and not _BREAK.search(title)
+    )
+
+
 def numbered_heading(line: str) -> tuple[int, str] | None:
-    """The heading's depth (2 for "5.15.", 3 for "5.15.1") and its whole line, or None."""
-    line = line.strip()
-    match = _NUMBERED_HEADING.match(line)
-    if match is None:
+    """The heading's depth (2 for "5.15.", 3 for "5.15.1") and its title, or None."""
+    match = _NUMBERED_HEADING.match(line.strip())
+    if match is None or not is_heading_title(match.group(2)):
         return None
-    title = match.group(2)
-    if title.rstrip(_CLOSERS)[-1:] in _ENDS or _BREAK.search(title):
-        return None
-    return match.group(1).count(".") + 1, line
+    return match.group(1).count(".") + 1, match.group(2)
 
 
 def is_numbered_heading(line: str) -> bool:
