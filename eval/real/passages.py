@@ -75,9 +75,10 @@ for q in qs:
     ok.append(good)
     opening = re.split(r"(?<=[。！？!?])|(?<=[.])\s", p.text, maxsplit=1)[0] if p else ""
     first.append(bool(p) and answer_matches(q, f"{p.label} {opening}"))
-    if verbose and (rank != 1 or not good):
+    if verbose and (rank != 1 or not good or not first[-1]):
         print(
-            f"\n{q.id} rank={rank} ans={'OK' if good else 'NO'} Q={q.question!r} query={rw.query!r}"
+            f"\n{q.id} rank={rank} ans={'OK' if good else 'NO'} first={'OK' if first[-1] else 'NO'}"
+            f" Q={q.question!r} query={rw.query!r}"
         )
         print(f"   want: {q.answers} | ev: {q.evidence[:100]!r} ({q.doc} p{q.page})")
         if hits:
