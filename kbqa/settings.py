@@ -108,6 +108,9 @@ class ChainSettings(_Section):
     # capable and history-aware retrieval otherwise.
     rewrite: Literal["auto", "llm", "history", "off"] = "auto"
     max_history_turns: int = Field(8, ge=0)
+    # How many passages a small model's reply quotes: the one that answers best, then the best of
+    # each other retrieved chunk of the same document (kbqa/chain/extract.py). 1 quotes one.
+    quotes: int = Field(2, ge=1, le=5)
 
 
 class UISettings(_Section):

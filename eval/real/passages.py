@@ -1,6 +1,7 @@
 """What a small model's reply opens with, without running the model: for each question of a split,
-the retrieval rank of the evidence, the passage `kbqa.chain.extract.answer_passage` quotes from the
-top 5 chunks (answer accuracy of that quote alone), and the refusal decision (`chain.relevance.judge`).
+the retrieval rank of the evidence, the passages `kbqa.chain.extract.answer_passages` quotes from the
+top 5 chunks (answer accuracy of those quotes alone, and of the first of them), and the refusal
+decision (`chain.relevance.judge`).
 Fast (about 20 s a split): the loop the quote and refusal rules were chosen with, on `tune` only.
 
     KBQA_HOME=/tmp/realhome kbqa ingest eval/real/docs --kb real
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 from kbqa.chain.context import ContextItem
-from kbqa.chain.extract import answer_passage
+from kbqa.chain.extract import answer_passages
 from kbqa.chain.retrieve import retrieve
 from kbqa.chain.rewrite import Turn, rewrite
 from kbqa.eval.dataset import Prediction, read_questions
@@ -32,7 +33,8 @@ settings = Settings.load()
 kb = KnowledgeBase.open("real" if path.parent == Path(__file__).parent else settings.kb, settings)
 qs = read_questions(path)
 ranks = []
-ok = []
+ok = []  # the quotes of the reply (chain.quotes of them) hold the answer
+alone = []  # the first quote alone does
 first = []
 refused = []
 quote_seconds = 0.0  # in answer_passage (sentence vectors mostly cached by the reranker)
@@ -69,10 +71,14 @@ for q in qs:
     items = [ContextItem(number=i, hit=h, text=h.text) for i, h in enumerate(hits[:5], 1)]
     focus_on = rw.query if rw.question == text else rw.question
     started = time.perf_counter()
-    p = answer_passage(focus_on, items, rw.subject, kb.sentence_cosines)
+    quoted = answer_passages(
+        focus_on, items, rw.subject, kb.sentence_cosines, kb.settings.chain.quotes
+    )
     quote_seconds += time.perf_counter() - started
-    good = bool(p) and answer_matches(q, f"{p.label} {p.text}")
+    p = quoted[0] if quoted else None
+    good = any(answer_matches(q, f"{x.label} {x.text}") for x in quoted)
     ok.append(good)
+    alone.append(bool(p) and answer_matches(q, f"{p.label} {p.text}"))
     opening = re.split(r"(?<=[。！？!?])|(?<=[.])\s", p.text, maxsplit=1)[0] if p else ""
     first.append(bool(p) and answer_matches(q, f"{p.label} {opening}"))
     if verbose and (rank != 1 or not good or not first[-1]):
@@ -83,8 +89,8 @@ for q in qs:
         print(f"   want: {q.answers} | ev: {q.evidence[:100]!r} ({q.doc} p{q.page})")
         if hits:
             print(f"   top1: {hits[0].source} p{hits[0].page} {hits[0].text[:120]!r}")
-        if p:
-            print(f"   quote[{p.number}] label={p.label!r}: {p.text[:200]!r}")
+        for x in quoted:
+            print(f"   quote[{x.number}] label={x.label!r}: {x.text[:200]!r}")
 un = [r for r in refused if r[0]]
 an = [r for r in refused if not r[0]]
 print(
@@ -102,6 +108,6 @@ h1 = sum(1 for r in ranks if r == 1) / n
 h5 = sum(1 for r in ranks if r and r <= 5) / n
 mrr = sum(1 / r for r in ranks if r) / n
 print(
-    f"{split} rerank={rerank} n={n} hit@1 {h1:.3f} hit@5 {h5:.3f} MRR {mrr:.3f} quote-answer {sum(ok) / len(ok):.3f} first-sentence {sum(first) / len(first):.3f} ({time.perf_counter() - t0:.1f}s;"
+    f"{split} rerank={rerank} n={n} hit@1 {h1:.3f} hit@5 {h5:.3f} MRR {mrr:.3f} quote-answer {sum(ok) / len(ok):.3f} (first quote {sum(alone) / len(alone):.3f}) first-sentence {sum(first) / len(first):.3f} ({time.perf_counter() - t0:.1f}s;"
     f" quote choice {1000 * quote_seconds / len(ok):.0f} ms a question)"
 )

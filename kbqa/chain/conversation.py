@@ -33,7 +33,7 @@ from kbqa.chain.citations import (
     make_citations,
 )
 from kbqa.chain.context import ContextItem
-from kbqa.chain.extract import Passage, answer_passage
+from kbqa.chain.extract import Passage, answer_passages
 from kbqa.chain.guard import (
     check_reply,
     is_looping,
@@ -306,9 +306,9 @@ class Conversation:
             stop=("\n\n",) if small else (),
         )
         if small:
-            passage = self._quote(focus_on, prompt.items, hits, rewritten.subject, answer)
-            if passage is not None:
-                yield from self._source_first(answer, passage, llm, prompt, config, started)
+            passages = self._quotes(focus_on, prompt.items, hits, rewritten.subject, answer)
+            if passages:
+                yield from self._source_first(answer, passages, llm, prompt, config, started)
                 return
         count = len(prompt.items)
         reply: list[str] = []
@@ -330,15 +330,15 @@ class Conversation:
         answer.text = (model_text + tail).strip()
         yield from self._finish(answer, started)
 
-    def _quote(
+    def _quotes(
         self,
         query: str,
         items: list[ContextItem],
         hits: list[Hit],
         subject: str,
         answer: Answer,
-    ) -> Passage | None:
-        """The passage the reply opens with, from all the retrieved chunks: the prompt keeps
+    ) -> list[Passage]:
+        """The passages the reply opens with, from all the retrieved chunks: the prompt keeps
         only chunks whose words match the query, and a paraphrase's answer may be in another.
         A chunk the prompt left out is cited after the prompt's."""
         offered = {id(item.hit): item for item in items}
@@ -350,12 +350,20 @@ class Conversation:
                 extra += 1
                 item = ContextItem(extra, hit, hit.text)
             candidates.append(item)
-        passage = answer_passage(query, candidates, subject, self.kb.sentence_cosines)
-        if passage is None or passage.number <= len(items):
-            return passage
-        hit = next(c.hit for c in candidates if c.number == passage.number)
-        answer.citations = make_citations([*(item.hit for item in items), hit])
-        return replace(passage, number=len(items) + 1)
+        passages = answer_passages(
+            query, candidates, subject, self.kb.sentence_cosines, self.settings.chain.quotes
+        )
+        by_number = {c.number: c.hit for c in candidates}
+        cited = [item.hit for item in items]
+        renumbered = []
+        for passage in passages:
+            if passage.number > len(items):
+                cited.append(by_number[passage.number])
+                passage = replace(passage, number=len(cited))
+            renumbered.append(passage)
+        if len(cited) > len(items):
+            answer.citations = make_citations(cited)
+        return renumbered
 
     def _finish(self, answer: Answer, started: float) -> Iterator[AnswerEvent]:
         """The end of every reply, however it was made: the closing newline, the [n] numbers
@@ -401,33 +409,43 @@ class Conversation:
     def _source_first(
         self,
         answer: Answer,
-        passage: Passage,
+        passages: list[Passage],
         llm: ChatBackend,
         prompt: Prompt,
         config: GenerationConfig,
         started: float,
     ) -> Iterator[AnswerEvent]:
-        """A small model's reply: the passage that answers, cited, first; then the model's own
-        words only when they pass every grounding check against that passage (never streamed
-        before they are checked, so no later note has to contradict them)."""
+        """A small model's reply: the passages that answer, cited, first (the best opens it);
+        then the model's own words only when they pass every grounding check against them
+        (never streamed before they are checked, so no later note has to contradict them)."""
         language = answer.language
-        quote = passage.text if not passage.label else f"{passage.label} — {passage.text}"
-        if len(quote) > MAX_QUOTE_CHARS:
-            quote = quote[: MAX_QUOTE_CHARS - 1].rstrip() + "…"
-        opening = self.prompts.quote(language, quote, passage.number)
+        quotes = [_shown(passage) for passage in passages]
+        lines = [
+            self.prompts.quote(language, quote, passage.number, also=i > 0)
+            for i, (quote, passage) in enumerate(zip(quotes, passages, strict=True))
+        ]
+        opening = "\n".join(lines)
         answer.timings["first_token"] = time.perf_counter() - started
-        yield AnswerEvent("token", text=opening)
+        yield AnswerEvent("token", text=lines[0])
+        for line in lines[1:]:
+            yield AnswerEvent("token", text=f"\n{line}")
+        quoted = {passage.number: passage for passage in passages}
         answer.citations = [
-            replace(c, quote=passage.text, span=passage.span) if c.number == passage.number else c
+            replace(c, quote=quoted[c.number].text, span=quoted[c.number].span)
+            if c.number in quoted
+            else c
             for c in answer.citations
         ]
         question = answer.resolved or answer.question
         model_text = "".join(self._generate(llm, prompt, config, question, True, language))
         answer.model_text = model_text
         check = check_reply(model_text, question, prompt.items, language)
-        check.mismatched_numbers = mismatched_numbers(model_text, question, passage.text)
+        said = " ".join(passage.text for passage in passages)
+        check.mismatched_numbers = mismatched_numbers(model_text, question, said)
         words = clean_markers(model_text, len(prompt.items)).strip()
-        adds = bool(overlap_units(words) - overlap_units(quote) - overlap_units(question))
+        adds = bool(
+            overlap_units(words) - overlap_units(" ".join(quotes)) - overlap_units(question)
+        )
         extra = f"\n\n{words}" if check.ok and adds and not is_looping(words) else ""
         if extra:
             yield AnswerEvent("token", text=extra)
@@ -449,6 +467,14 @@ class Conversation:
         )
         self.answers.append(answer)
         self._trim()
+
+
+def _shown(passage: Passage) -> str:
+    """A passage as a reply quotes it: its label first, cut at MAX_QUOTE_CHARS."""
+    quote = passage.text if not passage.label else f"{passage.label} — {passage.text}"
+    if len(quote) > MAX_QUOTE_CHARS:
+        quote = quote[: MAX_QUOTE_CHARS - 1].rstrip() + "…"
+    return quote
 
 
 def ask(

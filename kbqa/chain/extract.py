@@ -39,6 +39,13 @@ label, and its answer the quote: the reply opens with the answer, not with a que
 the user's. Each choice was made on eval/real `tune` only (docs/benchmarks.md, "Fourth", "Ninth",
 "Tenth" and "Fourteenth session").
 
+More than one passage (`answer_passages`, `limit`): after the best, the best sentence of each
+other chunk of the same document. A small model's reply cannot tell which of two near passages
+answers, and on eval/real `tune` the answer was in the first passage 90 times of 120 and in the
+second chunk's best sentence 13 more times, mostly when the first chunk was a sibling section of
+the answering one (docs/benchmarks.md, "Sixteenth session"). Another document's chunk is another
+subject (or another document's planted text), so it is never the second passage.
+
 `span` gives where the quote lies in the chunk's text, so the UI can mark that passage rather
 than the whole chunk.
 """
@@ -294,31 +301,29 @@ def _candidates(query: str, items: list[ContextItem], subject: str) -> list[_Can
     return out
 
 
-def _best_sentence(
+def _ranked_sentences(
     query: str, items: list[ContextItem], subject: str, similarity: Similarity | None
-) -> tuple[str, int] | None:
-    """The sentence of the chunks that best answers `query`, and its chunk's index."""
+) -> list[_Candidate]:
+    """The sentences of the chunks, best answer to `query` first."""
     candidates = _candidates(query, items, subject)
     if similarity is None:
-        # Ties go to the better-ranked chunk (max keeps the first).
-        matching = (c for c in candidates if c.score > 0)
-        best = max(matching, key=lambda c: c.value, default=None)
-    else:
-        best = _fused_choice(query, items, candidates, similarity)
-    return None if best is None else (best.text, best.rank)
+        # Only sentences matching a query word; ties go to the better-ranked chunk (a stable sort).
+        matching = [c for c in candidates if c.score > 0]
+        return sorted(matching, key=lambda c: -c.value)
+    return _fused_order(query, items, candidates, similarity)
 
 
-def _fused_choice(
+def _fused_order(
     query: str,
     items: list[ContextItem],
     candidates: list[_Candidate],
     similarity: Similarity,
-) -> _Candidate | None:
-    """The first by reciprocal-rank fusion of the lexical order (sentences matching a query
+) -> list[_Candidate]:
+    """The candidates ordered by reciprocal-rank fusion of the lexical order (sentences matching a query
     word) and the embedder's cosine order (discounted by chunk rank and weight like the lexical
     value), times a bonus for giving the kind of answer asked for (`answer_kinds`)."""
     if not candidates:
-        return None
+        return []
     units = [sentence_unit(items[c.rank].hit.heading, c.text) for c in candidates]
     cosines = similarity(query, units)
     fused = [0.0] * len(candidates)
@@ -343,7 +348,8 @@ def _fused_choice(
                 given = given_kinds(f"{label} {c.text}", asked)
                 joined = given_kinds(" ".join(_joining(c.text, hit.text, span[1])), asked) - given
             fused[i] *= 1 + KIND_BONUS * (len(given) + JOINED_SHARE * len(joined)) / len(asked)
-    return candidates[max(range(len(candidates)), key=lambda i: fused[i])]
+    # a stable sort: of equal scores the first candidate (the better-ranked chunk's) leads
+    return [candidates[i] for i in sorted(range(len(candidates)), key=lambda i: -fused[i])]
 
 
 def _following(
@@ -389,20 +395,51 @@ def _answer_first(query: str, lead: str, following: list[str]) -> str:
     return " ".join([following[best], lead, *following[:best], *following[best + 1 :]])
 
 
+def answer_passages(
+    query: str,
+    items: list[ContextItem],
+    subject: str = "",
+    similarity: Similarity | None = None,
+    limit: int = 1,
+) -> list[Passage]:
+    """Up to `limit` passages of `items` that answer `query`: the best (see module), then the
+    best sentence of each other chunk of the same document, best first (see module).
+    `similarity` (the query and texts in, their cosines out: `KnowledgeBase.sentence_cosines`)
+    adds the embedder's view of each sentence; without it the choice is lexical."""
+    ranked = _ranked_sentences(query, items, subject, similarity)
+    if not ranked:
+        return []
+    first = ranked[0]
+    passages = [_passage(query, items[first.rank], first.text)]
+    quoted = {first.rank}
+    for candidate in ranked[1:]:
+        if len(passages) >= limit:
+            break
+        item = items[candidate.rank]
+        if candidate.rank in quoted or item.hit.source != items[first.rank].hit.source:
+            continue
+        quoted.add(candidate.rank)  # a chunk's best sentence or none of it
+        passage = _passage(query, item, candidate.text)
+        said = [_squeezed(p.text) for p in passages]
+        if not any(_squeezed(passage.text) in s or s in _squeezed(passage.text) for s in said):
+            passages.append(passage)  # (overlapping chunks would say the same words again)
+    return passages
+
+
 def answer_passage(
     query: str,
     items: list[ContextItem],
     subject: str = "",
     similarity: Similarity | None = None,
 ) -> Passage | None:
-    """The passage of `items` that best answers `query`, with its label and list (see module).
-    `similarity` (the query and texts in, their cosines out: `KnowledgeBase.sentence_cosines`)
-    adds the embedder's view of each sentence; without it the choice is lexical."""
-    best = _best_sentence(query, items, subject, similarity)
-    if best is None:
-        return None
-    sentence, index = best
-    item = items[index]
+    """The passage of `items` that best answers `query` (`answer_passages`' first)."""
+    passages = answer_passages(query, items, subject, similarity)
+    return passages[0] if passages else None
+
+
+def _passage(query: str, item: ContextItem, sentence: str) -> Passage:
+    """The quote built around `sentence` of `item`: its label, the sentences joining it, the
+    list it introduces (see module), and where it lies in the chunk."""
     number = item.number
     text = item.hit.text
     if item.hit.kind == TABLE:

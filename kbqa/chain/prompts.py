@@ -3,7 +3,8 @@
 Names: `qa.{zh,en}.txt` (answer from the knowledge base), `refusal.{zh,en}.txt` (the reply when
 nothing relevant is found; sent as is, never to the model), `rewrite.{zh,en}.txt` (turn a
 follow-up into a standalone question), `quote.{zh,en}.txt` (how a reply built from the source
-opens, for models too small for free generation: `{quote}` is the passage, `{number}` its [n]).
+opens, for models too small for free generation: `{quote}` is the passage, `{number}` its [n]),
+`also.{zh,en}.txt` (the line of each further passage such a reply quotes).
 
 A template is plain text with the placeholders `{context}`, `{question}`, `{history}`, `{quote}`
 and `{number}`; only these are replaced, so other braces in a user's file are kept. An optional line `[system]` starts the
@@ -132,7 +133,8 @@ class PromptSet:
     def rewrite(self, language: Language) -> Template:
         return self.get("rewrite", language)
 
-    def quote(self, language: Language, quote: str, number: int) -> str:
-        """The opening of a reply built from the source (see conversation.py)."""
-        template = self.get("quote", language)
+    def quote(self, language: Language, quote: str, number: int, *, also: bool = False) -> str:
+        """The opening of a reply built from the source (see conversation.py), or with `also`
+        a further passage it quotes."""
+        template = self.get("also" if also else "quote", language)
         return template.render(quote=quote, number=str(number))[-1]["content"]

@@ -111,10 +111,16 @@ def test_small_model_reply_opens_with_the_cited_source_passage(conversation):
     answer = conversation.ask("ChatGLM-6B 有多少参数？")
     first_sentence = answer.text.split("。")[0]
     assert answer.text.startswith("据资料 [") and "62" in first_sentence
-    quoted = [c for c in answer.citations if c.quote]
-    assert len(quoted) == 1 and "62" in quoted[0].quote
-    start, end = quoted[0].span
-    assert "62" in quoted[0].text[start:end]
+    first = next(c for c in answer.citations if answer.text.startswith(f"据资料 [{c.number}]"))
+    assert "62" in first.quote
+    start, end = first.span
+    assert "62" in first.text[start:end]
+    # The second passage (chain.quotes = 2): another chunk of the same document, on its own
+    # line, cited and marked in its chunk too.
+    (second,) = [c for c in answer.citations if c.quote and c.number != first.number]
+    assert second.source == first.source and second.text != first.text
+    assert f"\n另见资料 [{second.number}]：“" in answer.text.split("\n\n")[0]
+    assert second.quote in answer.text and second.text[slice(*second.span)]
     # The model's own words come after the quote only if they passed the checks; else the
     # reason is kept in the note and nothing follows the quote.
     assert answer.model_text

@@ -1,8 +1,10 @@
-"""The passage a source-first reply quotes: the answering line with its option name, or a list
+"""The passages a source-first reply quotes: the answering line with its option name, or a list
 with the sentence that introduces it, and where it lies in the chunk."""
 
+from dataclasses import replace
+
 from kbqa.chain.context import ContextItem
-from kbqa.chain.extract import answer_passage, locate
+from kbqa.chain.extract import answer_passage, answer_passages, locate
 from kbqa.types import Hit
 
 # Laid out as kbqa's man-page text is (eval/real/mantext.py): tag flush with the list, its
@@ -250,3 +252,21 @@ def test_an_option_tag_line_is_a_label_not_a_sentence():
     # a description that starts with an option's name is a sentence
     assert not is_option_tag("-c, --count prints only a count of matching lines per file")
     assert not is_option_tag("seek=blocks 在拷贝之前，跳过输出文件的前 blocks 块")
+
+
+def test_further_passages_come_from_other_chunks_of_the_same_document():
+    """After the best passage, the best sentence of each other chunk of its document; a chunk of
+    another document is another subject and is never quoted with it."""
+    chunks = items(LOGIND, BLACK, "InhibitorsMax= 也可以在 logind.conf.d 中设置，默认值同上。")
+    chunks[2] = ContextItem(3, replace(chunks[2].hit, source="doc0.txt"), chunks[2].text)
+    question = "InhibitorsMax 的默认值是多少？"
+    one = answer_passages(question, chunks)
+    assert [p.number for p in one] == [1] and "8192" in one[0].text
+    two = answer_passages(question, chunks, limit=2)
+    assert [p.number for p in two] == [1, 3] and two[0] == one[0]
+    assert "logind.conf.d" in two[1].text
+    # Only other documents' chunks left: the reply quotes one passage.
+    assert [p.number for p in answer_passages(question, chunks[:2], limit=3)] == [1]
+    # Overlapping chunks: the same words are not quoted twice.
+    twice = [chunks[0], ContextItem(2, replace(chunks[0].hit, chunk_id="b"), LOGIND)]
+    assert len(answer_passages(question, twice, limit=2)) == 1

@@ -175,14 +175,28 @@ def test_the_reply_may_quote_a_chunk_the_prompt_left_out(sample_kb) -> None:
     answer.citations = []
     conversation = Conversation(sample_kb)
     items = [ContextItem(1, kept, kept.text)]
-    passage = conversation._quote(question, items, [kept, left_out], "", answer)
-    assert passage is not None and passage.number == 2
+    (passage,) = conversation._quotes(question, items, [kept, left_out], "", answer)
+    assert passage.number == 2
     assert passage.text.startswith("The default for n is 3")
     assert [c.source for c in answer.citations] == ["a.md", "resolv.txt"]
     # a quote from a chunk the prompt offered keeps the prompt's citations
     answer.citations = []
-    again = conversation._quote(question, [ContextItem(1, left_out, "x")], [left_out], "", answer)
-    assert again is not None and again.number == 1 and answer.citations == []
+    (again,) = conversation._quotes(
+        question, [ContextItem(1, left_out, "x")], [left_out], "", answer
+    )
+    assert again.number == 1 and answer.citations == []
+    # two chunks of that document left out: each quoted one is cited after the prompt's, in turn
+    more = Hit(
+        text="The retry count is also read from RES_OPTIONS.",
+        source="resolv.txt",
+        page=None,
+        score=0.7,
+        chunk_id="other",
+    )
+    answer.citations = []
+    quoted = conversation._quotes(question, items, [kept, left_out, more], "", answer)
+    assert [p.number for p in quoted] == [2, 3]
+    assert [c.text for c in answer.citations] == [kept.text, RETRIES, more.text]
 
 
 def test_the_sentence_giving_the_answer_leads_the_quote() -> None:
