@@ -20,8 +20,9 @@ ASKS_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _ENGLISH_NUMBERS = "zero|one|two|three|four|five|six|seven|eight|nine|ten|twelve|hundred"
-# Chinese numerals only with a measure word: "一" alone is in too many words (一段, 统一).
-_CHINESE_NUMBER = "零|[一二两三四五六七八九十百千万]+ ?(?:个|条|秒|分钟|小时|天|周|月|年|次|字节|行|位|块|倍|种|项|级)"
+# Chinese numerals only with a measure word: "一" alone is in too many words (一段, 统一), and
+# "一个" is mostly the article ("设为一个正整数"), an amount only before a unit of time (一个月).
+_CHINESE_NUMBER = "零|(?!一 ?个(?!月|小时|星期|钟头))[一二两三四五六七八九十百千万]+ ?(?:个|条|秒|分钟|小时|天|周|月|年|次|字节|行|位|块|倍|种|项|级)"
 # A digit glued to a letter ("ext4", "inhibitor[2]") or in a reference mark ("[2]") is no amount.
 _GIVES_NUMBER = re.compile(
     rf"(?<![A-Za-z\[])\d(?!\d*\])|{_CHINESE_NUMBER}|\b(?:{_ENGLISH_NUMBERS})\b", re.I

@@ -58,6 +58,9 @@ def test_which_asked_kinds_a_sentence_gives() -> None:
     # "一" alone is a word part (一段时间), not a number; with a measure word it is one
     assert given_kinds("关闭请求将被临时延迟一段时间。", asked) == set()
     assert given_kinds("默认值是一个月", asked) == {"number", "default"}
+    # "一个" is the article unless a unit of time follows; "十一个" is eleven
+    assert given_kinds("若仅设为一个正整数，那么单位是秒。", asked) == set()
+    assert given_kinds("最多保留十一个文件", asked) == {"number"}
     assert given_kinds("It must be two characters wide.", asked) == {"number"}
     assert given_kinds("kept in /var/tmp between reboots", asked) == {"path"}
     assert given_kinds("and/or", asked) == set()
