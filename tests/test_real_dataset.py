@@ -99,6 +99,15 @@ def test_every_item_checks_out_against_the_extracted_text(everything: list[Quest
     assert problems == []
 
 
+def test_the_extra_tune_questions_check_out_and_belong_to_tune(sets) -> None:
+    extra = check.read_extra()
+    assert len(extra) >= 40 and {q.kind for q in extra} == {"fact", "unanswerable"}
+    assert check.check_splits(sets, extra) == []
+    assert [p for q in extra for p in check.check_question(q)] == []
+    moved = dataclasses.replace(extra[0], id=next(q.id for q in sets["test"]))
+    assert any("in both" in p for p in check.check_splits(sets, [moved]))
+
+
 def test_the_checker_catches_wrong_pages_evidence_answers_and_present_terms(everything) -> None:
     pdf = next(q for q in everything if q.page and q.kind == "fact")
     moved = dataclasses.replace(pdf, page=pdf.page + 1)
@@ -125,7 +134,7 @@ def test_the_checker_catches_wrong_pages_evidence_answers_and_present_terms(ever
 def test_unanswerable_notes_name_the_absent_term(everything: list[Question]) -> None:
     rows = [
         json.loads(line)
-        for split in check.SPLITS
+        for split in (*check.SPLITS, *check.EXTRA)
         for line in check.split_file(split).read_text(encoding="utf-8").splitlines()
     ]
     for row in rows:

@@ -45,6 +45,7 @@ from kbqa.chain.prompts import PromptSet
 from kbqa.chain.relevance import judge
 from kbqa.chain.retrieve import retrieve
 from kbqa.chain.rewrite import Turn, rewrite
+from kbqa.chain.support import question_support
 from kbqa.chain.types import Answer, AnswerEvent
 from kbqa.llm.base import ChatBackend, GenerationConfig, Message
 from kbqa.llm.cache import backend_lock, shared_models
@@ -265,14 +266,23 @@ class Conversation:
         answer.refusal_reason = relevance.reason
         if not relevance.relevant:
             # Nothing relevant enough: say so in the question's language, without the model.
-            answer.refused = True
-            answer.text = self.prompts.refusal(language).strip()
-            yield AnswerEvent("token", text=answer.text)
-            yield from self._finish(answer, started)
+            yield from self._refuse(answer, language, started)
             return
 
         llm = model()
         small = is_small_model(llm)
+        # Measured on questions that stand alone: a follow-up's resolved wording is the
+        # rewriter's, not the user's.
+        standalone = not rewritten.follow_up
+        if small and standalone and language == "en" and settings.chain.min_support > 0:
+            support = question_support(llm, rewritten.question, hits)
+            if support is not None and support < settings.chain.min_support:
+                answer.refusal_reason = (
+                    f"the passages do not support the question (PMI {support:.2f} below the"
+                    f" cut-off {settings.chain.min_support:g})"
+                )
+                yield from self._refuse(answer, language, started)
+                return
         max_new = settings.llm.max_new_tokens
         if small:
             max_new = min(max_new, SMALL_MODEL_MAX_NEW_TOKENS)
@@ -364,6 +374,12 @@ class Conversation:
         if len(cited) > len(items):
             answer.citations = make_citations(cited)
         return renumbered
+
+    def _refuse(self, answer: Answer, language: Language, started: float) -> Iterator[AnswerEvent]:
+        answer.refused = True
+        answer.text = self.prompts.refusal(language).strip()
+        yield AnswerEvent("token", text=answer.text)
+        yield from self._finish(answer, started)
 
     def _finish(self, answer: Answer, started: float) -> Iterator[AnswerEvent]:
         """The end of every reply, however it was made: the closing newline, the [n] numbers

@@ -22,6 +22,10 @@ Two tests, both cheap:
 
 Where the embedder and mode are calibrated, `min_relevance` applies the cut-off to the best hit's
 calibrated relevance (`Hit.relevance`) as well; it is off by default (see ChainSettings).
+
+A near miss on a concept rather than a name ("Will Black sort imports for me as well?") passes
+all three; for a small model's English questions, the passages' support (support.py) decides it
+once the model is loaded.
 """
 
 from __future__ import annotations

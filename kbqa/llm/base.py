@@ -100,3 +100,11 @@ class ChatBackend(ABC):
 
     def generate(self, messages: list[Message], config: GenerationConfig) -> str:
         return "".join(self.stream(messages, config))
+
+    def continuation_logprobs(
+        self, prefixes: list[str], continuation: str, max_prefix_tokens: int, suffix: str = ""
+    ) -> list[list[float]] | None:
+        """The log-probability of each token of `continuation` after each prefix (cut to its
+        first `max_prefix_tokens` tokens, then `suffix`), one list per prefix; None where the
+        backend cannot score text (a remote server, llama.cpp)."""
+        return None

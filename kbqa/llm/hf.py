@@ -143,6 +143,32 @@ class TransformersBackend(ChatBackend):
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def continuation_logprobs(
+        self, prefixes: list[str], continuation: str, max_prefix_tokens: int, suffix: str = ""
+    ) -> list[list[float]] | None:
+        import torch
+
+        def ids(text: str) -> list[int]:
+            return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        tail, after = ids(suffix), ids(continuation)
+        rows = [ids(prefix)[:max_prefix_tokens] + tail for prefix in prefixes]
+        length = max(len(row) for row in rows) + len(after)
+        batch = torch.full((len(rows), length), self.pad_id or 0, dtype=torch.long)
+        mask = torch.zeros_like(batch)
+        for index, row in enumerate(rows):
+            batch[index, : len(row) + len(after)] = torch.tensor(row + after)
+            mask[index, : len(row) + len(after)] = 1
+        device = _model_device(self.model)
+        with torch.inference_mode():
+            logits = self.model(input_ids=batch.to(device), attention_mask=mask.to(device)).logits
+        logp = torch.log_softmax(logits.float(), -1).cpu()
+        target = torch.tensor(after)
+        return [
+            logp[index, torch.arange(len(row) - 1, len(row) + len(after) - 1), target].tolist()
+            for index, row in enumerate(rows)
+        ]
+
     def count_message_tokens(self, messages: list[Message]) -> int:
         return len(self.encode_messages(messages))
 
