@@ -271,9 +271,10 @@ class Conversation:
 
         llm = model()
         small = is_small_model(llm)
-        # Measured on questions that stand alone: a follow-up's resolved wording is the
-        # rewriter's, not the user's.
-        standalone = not rewritten.follow_up
+        # Measured on questions asked without a conversation: a follow-up's resolved wording is
+        # the rewriter's, and a later turn may lean on the earlier ones without a pronoun ("What
+        # does the service include?" after a question on the pump's servicing).
+        standalone = not rewritten.follow_up and not self.turns
         if small and standalone and language == "en" and settings.chain.min_support > 0:
             support = question_support(llm, rewritten.question, hits)
             if support is not None and support < settings.chain.min_support:

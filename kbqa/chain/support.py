@@ -11,7 +11,7 @@ that answers makes the question's words more likely, one that is only on the top
 with the best passages (UPR's prompt, Sachan et al. 2022), log P(token | passage) − log
 P(token | no passage), the best of the first `PASSAGES` for each token, averaged over the
 question. It needs a backend that scores text (`ChatBackend.continuation_logprobs`: the
-transformers backend) and is read for English questions only: on eval/real `tune` with
+transformers backend) and is read for English questions asked without a conversation only: on eval/real `tune` with
 SmolLM2-135M it separates English near misses from answerable questions (AUC 0.875 among those
 the names check lets through) but not Chinese ones (0.63), which that model barely reads.
 `ChainSettings.min_support` is the cut-off (docs/benchmarks.md, "Sixteenth session").
