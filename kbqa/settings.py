@@ -111,9 +111,10 @@ class ChainSettings(_Section):
     # How many passages a small model's reply quotes: the one that answers best, then the best of
     # each other retrieved chunk of the same document (kbqa/chain/extract.py). 1 quotes one.
     quotes: int = Field(2, ge=1, le=5)
-    # Refuse an English question whose best passages do not make it more likely under a small
-    # model (mean pointwise mutual information per question token, kbqa/chain/support.py) below
-    # this. Measured for SmolLM2-135M on eval/real tune; 0 turns it off.
+    # Refuse an English question that opens a conversation when its best passages make it no
+    # likelier under a small model: mean pointwise mutual information per question token
+    # (kbqa/chain/support.py) below this. Measured for SmolLM2-135M on eval/real tune and
+    # tune-extra; 0 turns it off.
     min_support: float = Field(1.75, ge=0.0)
 
 

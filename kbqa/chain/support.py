@@ -11,10 +11,11 @@ that answers makes the question's words more likely, one that is only on the top
 with the best passages (UPR's prompt, Sachan et al. 2022), log P(token | passage) − log
 P(token | no passage), the best of the first `PASSAGES` for each token, averaged over the
 question. It needs a backend that scores text (`ChatBackend.continuation_logprobs`: the
-transformers backend) and is read for English questions asked without a conversation only: on eval/real `tune` with
-SmolLM2-135M it separates English near misses from answerable questions (AUC 0.875 among those
-the names check lets through) but not Chinese ones (0.63), which that model barely reads.
-`ChainSettings.min_support` is the cut-off (docs/benchmarks.md, "Sixteenth session").
+transformers backend). The chain reads it for English questions that open a conversation
+(a later turn may lean on the earlier ones): on eval/real `tune` with SmolLM2-135M it
+separates English near misses from answerable questions (AUC 0.875 among those the names check
+lets through) but not Chinese ones (0.63), which that model barely reads.
+`ChainSettings.min_support` is the cut-off (docs/benchmarks.md, "Seventeenth session").
 """
 
 from __future__ import annotations
