@@ -94,34 +94,14 @@ class QuestionLikelihood:
     def __init__(self, settings: Settings) -> None:
         from kbqa.llm.cache import shared_models
 
-        backend = shared_models().lease(settings).backend
-        self.model, self.tokenizer = backend.model, backend.tokenizer
+        self.backend = shared_models().lease(settings).backend
 
     def scores(self, query: str, hits: list[Hit]) -> list[float]:
-        import torch
-
-        tk = self.tokenizer
-        question = tk(" " + query, add_special_tokens=False).input_ids
-        prompts = [
-            tk(f"Passage: {h.heading or ''}\n{h.text}", add_special_tokens=False).input_ids[
-                :UPR_TOKENS
-            ]
-            + tk(UPR_PROMPT, add_special_tokens=False).input_ids
-            for h in hits
-        ]
-        length = max(len(p) for p in prompts) + len(question)
-        ids = torch.full((len(prompts), length), tk.eos_token_id or 0)
-        mask = torch.zeros_like(ids)
-        for row, prompt in enumerate(prompts):
-            ids[row, : len(prompt) + len(question)] = torch.tensor(prompt + question)
-            mask[row, : len(prompt) + len(question)] = 1
-        with torch.inference_mode():
-            logp = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits, -1)
-        target = torch.tensor(question)
-        return [
-            float(logp[row, torch.arange(len(p) - 1, len(p) + len(question) - 1), target].mean())
-            for row, p in enumerate(prompts)
-        ]
+        passages = [f"Passage: {h.heading or ''}\n{h.text}" for h in hits]
+        scored = self.backend.continuation_logprobs(passages, " " + query, UPR_TOKENS, UPR_PROMPT)
+        if scored is None:
+            raise SystemExit("upr needs a backend that scores text (the transformers backend)")
+        return [sum(row) / len(row) for row in scored]
 
 
 def with_list(base: list[float], extra: list[float]) -> list[int]:

@@ -140,19 +140,19 @@ class TransformersBackend(ChatBackend):
         special = self.template.special_tokens if self.template is not None else False
         return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
 
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self._ids(text))
 
     def continuation_logprobs(
         self, prefixes: list[str], continuation: str, max_prefix_tokens: int, suffix: str = ""
     ) -> list[list[float]] | None:
         import torch
 
-        def ids(text: str) -> list[int]:
-            return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-        tail, after = ids(suffix), ids(continuation)
-        rows = [ids(prefix)[:max_prefix_tokens] + tail for prefix in prefixes]
+        tail, after = self._ids(suffix), self._ids(continuation)
+        rows = [self._ids(prefix)[:max_prefix_tokens] + tail for prefix in prefixes]
         length = max(len(row) for row in rows) + len(after)
         batch = torch.full((len(rows), length), self.pad_id or 0, dtype=torch.long)
         mask = torch.zeros_like(batch)
